@@ -182,15 +182,18 @@ def read_molecules(path: str | Path) -> list[Molecule]:
     return parse_text(text, path.suffix)
 
 
-def to_rdkit(mol: Molecule, bonds: np.ndarray | None = None):
-    """An RDKit Mol with a conformer; ``bonds`` (N, N) int bond orders, if given, are added."""
+def to_rdkit(mol: Molecule, bonds: np.ndarray | None = None, implicit_hydrogens: bool = False):
+    """An RDKit Mol with a conformer; ``bonds`` (N, N) int bond orders, if given, are added.
+
+    With ``implicit_hydrogens`` RDKit may add hydrogens to under-bonded atoms when sanitizing
+    (as EDM's evaluation does); otherwise every hydrogen must be an explicit atom."""
     from rdkit import Chem
     from rdkit.Geometry import Point3D
 
     rw = Chem.RWMol()
     for e in mol.elements:
         atom = Chem.Atom(e)
-        atom.SetNoImplicit(True)
+        atom.SetNoImplicit(not implicit_hydrogens)
         rw.AddAtom(atom)
     if bonds is not None:
         kinds = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE}

@@ -1,0 +1,7 @@
+"""``python -m inertialar``: see ``inertialar.cli``."""
+
+import sys
+
+from inertialar.cli import main
+
+sys.exit(main())

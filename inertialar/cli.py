@@ -1,0 +1,239 @@
+"""Command line: ``python -m inertialar {canonicalize,evaluate,groups,data,train,sample,bench}``.
+
+Bad input of any kind ends with exit code 2 and one line on stderr, never a traceback; outputs
+are written atomically, so a failed command leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """A user mistake; printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
+        raise UsageError(message)
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def cmd_canonicalize(args) -> int:
+    from inertialar.frames import canonicalize
+    from inertialar.molecule import read_molecules, write_molecules
+
+    mols = read_molecules(args.input)
+    out = [canonicalize(m).molecule for m in mols]
+    write_molecules(args.out, out)
+    print(f"wrote {len(out)} canonical molecule(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from inertialar.data import train_smiles
+    from inertialar.metrics import evaluate
+    from inertialar.molecule import read_molecules
+
+    mols = read_molecules(args.file)
+    try:
+        known = train_smiles()
+    except FileNotFoundError:
+        known = None
+        print("note: novelty needs the data cache (python -m inertialar data prepare)", file=sys.stderr)
+    result = evaluate(mols, known)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else value)
+            print(f"{key:16s} {shown}")
+    return 0
+
+
+def cmd_groups(args) -> int:
+    from inertialar.groups import GROUP_NAMES, GROUP_SMARTS
+
+    for name in GROUP_NAMES:
+        print(f"{name:18s} {GROUP_SMARTS[name]}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from inertialar.data import prepare
+
+    paths = prepare(workers=args.workers, force=args.force)
+    for split, path in paths.items():
+        print(f"{split:6s} {path}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from inertialar.model import ModelConfig
+    from inertialar.train import TrainConfig, train
+    from inertialar.transformer import BackboneConfig
+
+    model = ModelConfig(backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads))
+    model.diffusion.width, model.diffusion.depth = args.head_width, args.head_depth
+    cfg = TrainConfig(model=model, epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr,
+                      batch_tokens=args.batch_tokens, device=args.device, seed=args.seed,
+                      init_from=args.init, eval_every_minutes=args.eval_every, limit_train=args.limit_train)
+    if args.run_dir:
+        cfg.run_dir = args.run_dir
+    record = train(cfg, resume=args.resume)
+    print(json.dumps(record))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from tqdm import tqdm
+
+    from inertialar.checkpoint import load_checkpoint
+    from inertialar.metrics import bond_orders
+    from inertialar.molecule import MoleculeError, write_molecules
+    from inertialar.sampler import SampleSettings, sample
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".xyz", ".sdf"):
+        raise UsageError(f"--out must end in .xyz or .sdf, got {out.name!r}")
+    if not out.parent.exists():
+        raise UsageError(f"output folder {out.parent} does not exist")
+    settings = SampleSettings(n=args.n, seed=args.seed, present=tuple(args.group), absent=tuple(args.no_group),
+                              cfg_scale=args.cfg_scale, temperature=args.temperature,
+                              coord_temperature=args.coord_temperature, steps=args.steps,
+                              batch_size=args.batch_size, device=args.device)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda asked for, but CUDA is not available")
+    model, _ = load_checkpoint(args.checkpoint, device=args.device)
+    settings.validate(model.cfg.max_atoms)
+    with tqdm(total=100, desc="sampling", unit="%", file=sys.stderr) as bar:
+        def progress(frac: float) -> None:
+            bar.update(round(frac * 100) - bar.n)
+
+        result = sample(model, settings, progress)
+    try:
+        bonds = [bond_orders(m) for m in result.molecules] if out.suffix.lower() == ".sdf" else None
+        write_molecules(out, result.molecules, bonds)
+    except MoleculeError as err:
+        raise UsageError(str(err)) from None
+    print(f"wrote {len(result.molecules)} molecules to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from inertialar import bench
+
+    return bench.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m inertialar", description="InertialAR: autoregressive 3-D molecules in inertial frames")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("canonicalize", help="canonical order and inertial frame for every molecule of a file")
+    c.add_argument("input", help=".xyz or .sdf file (one or more molecules)")
+    c.add_argument("--out", required=True, help="output .xyz (or .sdf)")
+    c.set_defaults(func=cmd_canonicalize)
+
+    e = sub.add_parser("evaluate", help="EDM metrics of the molecules in a file")
+    e.add_argument("file")
+    e.add_argument("--json", action="store_true", help="one JSON object")
+    e.set_defaults(func=cmd_evaluate)
+
+    g = sub.add_parser("groups", help="functional-group names and SMARTS")
+    g.set_defaults(func=cmd_groups)
+
+    d = sub.add_parser("data", help="QM9 data")
+    d.add_argument("action", choices=["prepare"])
+    d.add_argument("--workers", type=_positive_int, default=2)
+    d.add_argument("--force", action="store_true", help="rebuild even if cached")
+    d.set_defaults(func=cmd_data)
+
+    t = sub.add_parser("train", help="train (resumable; works under torchrun)")
+    t.add_argument("--run-dir", default=None, help="state, logs and EMA checkpoint (default ~/.cache/inertialar/runs/default)")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--init", default=None, help="warm-start weights from this checkpoint")
+    t.add_argument("--epochs", type=_finite, default=200.0)
+    t.add_argument("--max-minutes", type=_finite, default=None)
+    t.add_argument("--lr", type=_finite, default=4e-4)
+    t.add_argument("--batch-tokens", type=_positive_int, default=2560)
+    t.add_argument("--width", type=_positive_int, default=192)
+    t.add_argument("--depth", type=_positive_int, default=6)
+    t.add_argument("--heads", type=_positive_int, default=6)
+    t.add_argument("--head-width", type=_positive_int, default=256)
+    t.add_argument("--head-depth", type=_positive_int, default=3)
+    t.add_argument("--eval-every", type=_finite, default=30.0, help="minutes between evaluations")
+    t.add_argument("--limit-train", type=_positive_int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="sample molecules to .xyz or .sdf")
+    s.add_argument("--n", type=_positive_int, default=100)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.add_argument("--checkpoint", default=None, help="default: the shipped assets/inertialar_qm9.pt")
+    s.add_argument("--group", action="append", default=[], help="require a functional group (repeatable)")
+    s.add_argument("--no-group", action="append", default=[], help="forbid a functional group (repeatable)")
+    s.add_argument("--cfg-scale", type=_finite, default=2.0)
+    s.add_argument("--temperature", type=_finite, default=1.0, help="atom-type temperature")
+    s.add_argument("--coord-temperature", type=_finite, default=1.0)
+    s.add_argument("--steps", type=_positive_int, default=18, help="Heun steps per atom")
+    s.add_argument("--batch-size", type=_positive_int, default=500)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_sample)
+
+    b = sub.add_parser("bench", help="benchmarks (timings, not tests)")
+    b.add_argument("what", choices=["train", "sample"])
+    b.add_argument("--checkpoint", default=None)
+    b.add_argument("--n", type=_positive_int, default=1000)
+    b.add_argument("--seconds", type=_finite, default=60.0)
+    b.add_argument("--device", default="cpu")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from inertialar.checkpoint import CheckpointError
+    from inertialar.molecule import MoleculeError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (UsageError, MoleculeError, CheckpointError, FileNotFoundError) as err:
+        print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as err:  # settings validation and similar one-line messages
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,252 @@
+"""Training: AdamW + warm-up/cosine, EMA, clipping, length-bucketed batches, resumable, DDP-aware.
+
+``train(cfg)`` runs in one process or under ``torchrun --nproc_per_node=K`` unchanged (gloo on
+CPU, nccl on CUDA; each rank takes every K-th batch of one shared shuffled list). State lives in
+``cfg.run_dir`` (outside git): ``state.pt`` (weights, EMA, optimizer, step, RNG — resumable),
+``ema.pt`` (an EMA checkpoint in the one checkpoint format) and ``log.jsonl`` (train and eval
+records). bf16 autocast is used on CUDA only (on these CPUs it is >15× slower).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inertialar.checkpoint import load_checkpoint, save_checkpoint
+from inertialar.data import TokenSet, bucketed_batches, cache_dir, load_split, split_hash
+from inertialar.model import ABSENT, PRESENT, UNSPECIFIED, InertialAR, ModelConfig, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    run_dir: str = str(cache_dir() / "runs" / "default")
+    epochs: float = 200.0  # length of the cosine schedule
+    max_minutes: float | None = None  # stop (and save) after this much wall time
+    batch_tokens: int = 2560  # padded atom tokens per batch (≈ 128 QM9 molecules)
+    lr: float = 4e-4
+    min_lr_frac: float = 0.05
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 500
+    clip: float = 1.0
+    ema: float = 0.999
+    p_drop_group: float = 0.5  # each group label → unspecified
+    p_drop_all: float = 0.1  # whole condition → unspecified
+    seed: int = 0
+    device: str = "cpu"
+    save_every_minutes: float = 10.0
+    eval_every_minutes: float = 30.0
+    eval_samples: int = 200
+    init_from: str | None = None  # warm start from a checkpoint's weights
+    limit_train: int | None = None  # use only the first N training molecules (smoke tests)
+
+
+def collate(ts: TokenSet, idx: np.ndarray, device) -> dict[str, torch.Tensor]:
+    """Padded tensors for molecules ``idx``: types (B, N), coords (B, N, 3) Å, lengths (B,), labels (B, G)."""
+    lengths = ts.lengths[idx]
+    n = int(lengths.max())
+    types = np.zeros((len(idx), n), dtype=np.int64)
+    coords = np.zeros((len(idx), n, 3), dtype=np.float32)
+    for row, k in enumerate(idx):
+        lo, hi = ts.offsets[k], ts.offsets[k + 1]
+        types[row, : hi - lo] = ts.types[lo:hi]
+        coords[row, : hi - lo] = ts.coords[lo:hi]
+    return {"types": torch.from_numpy(types).to(device), "coords": torch.from_numpy(coords).to(device),
+            "lengths": torch.from_numpy(lengths).to(device), "labels": torch.from_numpy(ts.groups[idx]).to(device)}
+
+
+def condition_states(labels: torch.Tensor, p_group: float, p_all: float, gen: torch.Generator) -> torch.Tensor:
+    """Group labels (B, G) bool → states with random drops to UNSPECIFIED (for CFG)."""
+    states = torch.where(labels, PRESENT, ABSENT)
+    drop = torch.rand(labels.shape, generator=gen, device=labels.device) < p_group
+    drop |= (torch.rand(len(labels), 1, generator=gen, device=labels.device) < p_all)
+    return torch.where(drop, torch.full_like(states, UNSPECIFIED), states)
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+class Logger:
+    def __init__(self, path: Path, enabled: bool):
+        self.path, self.enabled = path, enabled
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+@torch.no_grad()
+def validation_loss(model: InertialAR, ts: TokenSet, device, n: int = 2000) -> dict[str, float]:
+    """Mean losses on the first n molecules with fixed noise and no condition drop."""
+    gen = torch.Generator(device=device).manual_seed(1234)
+    model.eval()
+    totals, count = {"loss": 0.0, "ce": 0.0, "diffusion": 0.0}, 0
+    idx = np.arange(min(n, len(ts)))
+    for lo in range(0, len(idx), 256):
+        b = collate(ts, idx[lo:lo + 256], device)
+        states = torch.where(b["labels"], PRESENT, ABSENT)
+        out = model(b["types"], b["coords"], b["lengths"], states, gen)
+        for k in totals:
+            totals[k] += float(out[k]) * len(b["types"])
+        count += len(b["types"])
+    return {f"val_{k}": v / count for k, v in totals.items()}
+
+
+def sample_check(model: InertialAR, n: int, device) -> dict[str, float]:
+    """EDM metrics of n unconditional samples (default sampler settings, seed 0)."""
+    from inertialar.metrics import evaluate
+    from inertialar.sampler import SampleSettings, sample
+
+    result = sample(model, SampleSettings(n=n, seed=0, device=str(device)))
+    return {k: v for k, v in evaluate(result.molecules).items() if k != "novelty"}
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
+    """Train until ``cfg.epochs`` or ``cfg.max_minutes``; returns the last log record."""
+    rank, world = _distributed()
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    run = Path(cfg.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    log = Logger(run / "log.jsonl", rank == 0)
+    torch.manual_seed(cfg.seed)
+
+    train_ts, valid_ts = load_split("train"), load_split("valid")
+    lengths = train_ts.lengths if cfg.limit_train is None else train_ts.lengths[: cfg.limit_train]
+    model = InertialAR(cfg.model).to(device)
+    if cfg.init_from and not resume:
+        model.load_state_dict(load_checkpoint(cfg.init_from)[0].state_dict())
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and "alpha" not in name else no_decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    step, epoch, wall_s, tokens_seen = 0, 0, 0.0, 0
+    state_path = run / "state.pt"
+    if resume and state_path.exists():
+        st = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        step, epoch, wall_s, tokens_seen = st["step"], st["epoch"], st["wall_s"], st["tokens"]
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+
+    gen = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank + step)
+    batches_per_epoch = len(bucketed_batches(lengths, cfg.batch_tokens, np.random.default_rng(0))) // world
+    total_steps = int(cfg.epochs * batches_per_epoch)
+    meta_base = {"split_hash": split_hash(), "train_config": {k: v for k, v in asdict(cfg).items() if k != "model"},
+                 "parameters": count_parameters(model), "device": torch.cuda.get_device_name(device)
+                 if device.type == "cuda" else "cpu", "world_size": world}
+
+    def save() -> None:
+        if rank != 0:
+            return
+        tmp = run / "state.pt.partial"
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                    "step": step, "epoch": epoch, "wall_s": wall_s, "tokens": tokens_seen}, tmp)
+        tmp.replace(state_path)
+        save_checkpoint(run / "ema.pt", ema, {**meta_base, "steps": step, "epochs": epoch_float(),
+                                               "wall_hours": wall_s / 3600})
+
+    def epoch_float() -> float:
+        return step / max(1, batches_per_epoch)
+
+    t_start = time.time()
+    wall0 = wall_s
+    last_save = last_eval = time.time()
+    record: dict = {}
+    stop = False
+    while not stop and step < total_steps:
+        batches = bucketed_batches(lengths, cfg.batch_tokens, np.random.default_rng(cfg.seed + epoch))
+        batches = batches[: len(batches) // world * world][rank::world]
+        skip = step - epoch * batches_per_epoch  # resume mid-epoch
+        bar = tqdm(batches[skip:], desc=f"epoch {epoch}", disable=not progress or rank != 0, unit="batch",
+                   mininterval=1.0 if sys.stderr.isatty() else 60.0)
+        t_tok, n_tok = time.time(), 0
+        for idx in bar:
+            model.train()
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total_steps, cfg)
+            b = collate(train_ts, idx, device)
+            states = condition_states(b["labels"], cfg.p_drop_group, cfg.p_drop_all, gen)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out = net(b["types"], b["coords"], b["lengths"], states, gen)
+            opt.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1 - cfg.ema)
+            step += 1
+            n_tok += int(b["lengths"].sum()) * world
+            tokens_seen += int(b["lengths"].sum()) * world
+            wall_s = wall0 + time.time() - t_start
+            if step % 25 == 0:
+                tok_s = n_tok / max(1e-9, time.time() - t_tok)
+                record = {"kind": "train", "step": step, "epoch": round(epoch_float(), 4), "wall_hours": wall_s / 3600,
+                          "loss": float(out["loss"]), "ce": float(out["ce"]), "diffusion": float(out["diffusion"]),
+                          "lr": opt.param_groups[0]["lr"], "tokens_per_s": tok_s, "device": meta_base["device"]}
+                log.write(record)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", ce=f"{record['ce']:.3f}", tok_s=f"{tok_s:.0f}")
+                t_tok, n_tok = time.time(), 0
+            if time.time() - last_save > cfg.save_every_minutes * 60:
+                save()
+                last_save = time.time()
+            if rank == 0 and time.time() - last_eval > cfg.eval_every_minutes * 60:
+                log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s))
+                last_eval = time.time()
+            if cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60:
+                stop = True
+                break
+            if step >= total_steps:
+                break
+        else:
+            epoch += 1
+    save()
+    if rank == 0:
+        final = evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, samples=False)
+        log.write(final)
+        record = {**record, **final}
+    return record
+
+
+def evaluation_record(ema, valid_ts, device, cfg: TrainConfig, step, epoch, wall_s, samples: bool = True) -> dict:
+    rec = {"kind": "eval", "step": step, "epoch": round(epoch, 4), "wall_hours": wall_s / 3600,
+           **validation_loss(ema, valid_ts, device)}
+    if samples and cfg.eval_samples:
+        rec.update(sample_check(ema, cfg.eval_samples, device))
+    return rec
