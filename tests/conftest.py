@@ -1,0 +1,78 @@
+"""Shared fixtures: a tiny model config and model, toy molecules, a seeded generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inertialar.diffusion import DiffusionConfig
+from inertialar.model import InertialAR, ModelConfig
+from inertialar.molecule import Molecule
+from inertialar.transformer import BackboneConfig
+
+
+def tiny_config() -> ModelConfig:
+    """A model small enough to build and sample in milliseconds."""
+    return ModelConfig(
+        backbone=BackboneConfig(width=32, depth=2, heads=2, rope_heads=1, rope_pairs_per_axis=2,
+                                nystrom_grid=3, max_len=32),
+        diffusion=DiffusionConfig(width=32, depth=1, noise_draws=2),
+    )
+
+
+@pytest.fixture
+def tiny_model() -> InertialAR:
+    torch.manual_seed(0)
+    return InertialAR(tiny_config()).eval()
+
+
+@pytest.fixture
+def generator() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def _mol(elements: str | list[str], coords) -> Molecule:
+    return Molecule(tuple(elements), np.array(coords, dtype=float))
+
+
+@pytest.fixture
+def water() -> Molecule:
+    return _mol("OHH", [[0.0, 0.0, 0.1173], [0.0, 0.7572, -0.4692], [0.0, -0.7572, -0.4692]])
+
+
+@pytest.fixture
+def co2() -> Molecule:
+    return _mol("OCO", [[-1.16, 0.0, 0.0], [0.0, 0.0, 0.0], [1.16, 0.0, 0.0]])
+
+
+@pytest.fixture
+def hydrogen() -> Molecule:
+    return _mol("HH", [[0.0, 0.0, 0.0], [0.74, 0.0, 0.0]])
+
+
+@pytest.fixture
+def methane() -> Molecule:
+    d = 1.09 / np.sqrt(3)
+    return _mol("CHHHH", [[0, 0, 0], [d, d, d], [-d, -d, d], [-d, d, -d], [d, -d, -d]])
+
+
+@pytest.fixture
+def benzene() -> Molecule:
+    ang = np.arange(6) * np.pi / 3
+    ring = np.stack([np.cos(ang), np.sin(ang), np.zeros(6)], 1)
+    return _mol(["C"] * 6 + ["H"] * 6, np.concatenate([1.39 * ring, 2.47 * ring]))
+
+
+@pytest.fixture
+def ethanol() -> Molecule:
+    return _mol("CCOHHHHHH", [
+        [-1.1879, -0.3829, 0.0], [0.0, 0.5526, 0.0], [1.1867, -0.2472, 0.0], [-2.1434, 0.1513, 0.0],
+        [-1.1458, -1.0226, 0.8840], [-1.1458, -1.0226, -0.8840], [0.0395, 1.2073, 0.8776],
+        [0.0395, 1.2073, -0.8776], [1.9613, 0.3265, 0.0],
+    ])

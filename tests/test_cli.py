@@ -1,0 +1,161 @@
+"""The command line: real runs and bad input (exit code 2, one line, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inertialar.checkpoint import save_checkpoint
+from inertialar.model import InertialAR
+from inertialar.molecule import read_molecules
+
+from conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inertialar", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """The CLI in this process (fast); same exit codes and streams as a subprocess."""
+    import contextlib
+    import io
+
+    from inertialar.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def assert_bad_input(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines[0].startswith("error:")
+
+
+WATER = "3\nwater\nO 0 0 0.1173\nH 0 0.7572 -0.4692\nH 0 -0.7572 -0.4692\n"
+H2 = "2\nH2\nH 0 0 0\nH 0.74 0 0\n"
+CO2 = "3\nCO2\nO -1.16 0 0\nC 0 0 0\nO 1.16 0 0\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, InertialAR(tiny_config()), {"note": "random tiny model"})
+    return path
+
+
+def test_canonicalize_writes_every_molecule_in_canonical_form(tmp_path):
+    src = tmp_path / "in.xyz"
+    src.write_text(WATER + H2 + CO2)
+    out = tmp_path / "out.xyz"
+    proc = run_cli("canonicalize", str(src), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    mols = read_molecules(out)
+    assert [len(m) for m in mols] == [3, 2, 3]
+    assert mols[0].elements == ("O", "H", "H")
+    assert abs(mols[0].coords.mean(0)).max() < 1e-5
+
+
+def test_evaluate_json_has_the_documented_keys(tmp_path):
+    src = tmp_path / "w.xyz"
+    src.write_text(WATER + WATER)
+    proc = run_cli("evaluate", str(src), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {"atom_stability", "mol_stability", "validity", "uniqueness", "valid_x_unique", "novelty"} <= set(result)
+    assert result["mol_stability"] == 1.0 and result["uniqueness"] == 0.5
+
+
+def test_groups_lists_all_nineteen():
+    proc = run_main("groups")
+    assert proc.returncode == 0
+    names = [line.split()[0] for line in proc.stdout.strip().splitlines()]
+    assert len(names) == 19 and "ether" in names and "fluoroaryl" in names
+
+
+@pytest.mark.parametrize("content, name", [
+    (None, "missing.xyz"),
+    ("", "empty.xyz"),
+    ("hello world\nthis is not a molecule\n", "garbage.xyz"),
+    (b"\x00\x01\x02\xff\xfe binary", "junk.xyz"),
+    ("3\n\nO 0 0 0\nH 0 0 1\n", "short.xyz"),
+    ("2\n\nXx 0 0 0\nH 0 0 1\n", "unknown.xyz"),
+    ("2\n\nH nan 0 0\nH 0 0 1\n", "nan.xyz"),
+    ("2\n\nH inf 0 0\nH 0 0 1\n", "inf.xyz"),
+    ("99999999\n\nH 0 0 0\n", "huge.xyz"),
+    ("1001\n\n" + "H 0 0 0\n" * 1001, "big.xyz"),
+    ("garbage", "mol.sdf"),
+    (WATER, "water.pdb"),
+])
+def test_bad_molecule_files_give_exit_2_and_one_line(tmp_path, content, name):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    for command in (["canonicalize", str(path), "--out", str(tmp_path / "o.xyz")], ["evaluate", str(path)]):
+        assert_bad_input(run_main(*command))
+    assert not (tmp_path / "o.xyz").exists()
+
+
+def test_small_molecules_are_accepted(tmp_path):
+    for text in (H2, WATER, CO2):
+        src = tmp_path / "m.xyz"
+        src.write_text(text)
+        assert run_main("canonicalize", str(src), "--out", str(tmp_path / "o.xyz")).returncode == 0
+
+
+def test_sample_writes_reproducible_molecules(tmp_path, tiny_checkpoint):
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"s{k}.xyz"
+        proc = run_cli("sample", "--n", "5", "--seed", "3", "--out", str(out), "--checkpoint", str(tiny_checkpoint),
+                       "--group", "ether", "--cfg-scale", "2", "--steps", "4")
+        assert proc.returncode == 0, proc.stderr
+        outs.append(out.read_text())
+    assert outs[0] == outs[1]
+    assert len(read_molecules(tmp_path / "s0.xyz")) == 5
+    sdf = tmp_path / "s.sdf"
+    assert run_cli("sample", "--n", "2", "--out", str(sdf), "--checkpoint", str(tiny_checkpoint),
+                   "--steps", "2").returncode == 0
+    assert sdf.read_text().count("$$$$") == 2
+
+
+@pytest.mark.parametrize("flags", [
+    ["--n", "-3"], ["--n", "abc"], ["--cfg-scale", "nan"], ["--cfg-scale", "inf"], ["--temperature", "-1"],
+    ["--group", "unobtainium"], ["--no-group", "ketones"], ["--group", "ether", "--no-group", "ether"],
+    ["--steps", "0"], ["--batch-size", "0"],
+])
+def test_sample_rejects_bad_flags(tmp_path, tiny_checkpoint, flags):
+    proc = run_main("sample", "--out", str(tmp_path / "x.xyz"), "--checkpoint", str(tiny_checkpoint), *flags)
+    assert_bad_input(proc)
+    assert not (tmp_path / "x.xyz").exists()
+
+
+def test_sample_rejects_bad_checkpoints_and_outputs(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    assert_bad_input(run_cli("sample", "--out", str(tmp_path / "x.xyz"), "--checkpoint", str(junk)))
+    assert_bad_input(run_main("sample", "--out", str(tmp_path / "x.xyz"), "--checkpoint", str(tmp_path / "none.pt")))
+    assert_bad_input(run_main("sample", "--out", str(tmp_path / "x.png")))
+    assert_bad_input(run_main("sample", "--out", str(tmp_path / "no" / "dir" / "x.xyz")))
+
+
+def test_unknown_command_is_exit_2():
+    assert_bad_input(run_main("frobnicate"))
+    assert_bad_input(run_cli("evaluate", "/nonexistent/file.xyz"))  # a real process: no traceback either
