@@ -98,7 +98,10 @@ def cmd_train(args) -> int:
     from inertialar.train import TrainConfig, train
     from inertialar.transformer import BackboneConfig
 
-    model = ModelConfig(backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads))
+    head_dim = args.width // args.heads
+    model = ModelConfig(backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads,
+                                                rope_heads=args.heads // 2,
+                                                rope_pairs_per_axis=min(5, head_dim // 6)))
     model.diffusion.width, model.diffusion.depth = args.head_width, args.head_depth
     cfg = TrainConfig(model=model, epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr,
                       batch_tokens=args.batch_tokens, device=args.device, seed=args.seed,

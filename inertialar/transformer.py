@@ -116,6 +116,8 @@ class Backbone(nn.Module):
         head_dim = cfg.width // cfg.heads
         if cfg.width % cfg.heads or head_dim % 2:
             raise ValueError("width must split into heads of even size")
+        if 3 * cfg.rope_pairs_per_axis > head_dim // 2:
+            raise ValueError(f"{3 * cfg.rope_pairs_per_axis} rotary pairs do not fit heads of size {head_dim}")
         self.register_buffer("freqs", rope_frequencies(cfg.rope_pairs_per_axis, cfg.rope_omega_max, cfg.rope_theta))
         self.nystrom = NystromFeatures(cfg.nystrom_sigmas, cfg.nystrom_grid, cfg.nystrom_extent)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))

@@ -1,0 +1,37 @@
+# Two entry points: `make run` (the app on the shipped checkpoint) and `make test` (the whole suite).
+# Both create .venv and install what they need on first use; later runs skip finished steps.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test data lint bench-train bench-sample
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt
+	@touch $@
+
+/usr/bin/chromium:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+
+run: $(VENV)/.installed
+	$(VENV)/bin/streamlit run app.py
+
+test: $(VENV)/.test-installed /usr/bin/chromium
+	$(PY) -m pytest -q tests
+
+data: $(VENV)/.installed
+	$(PY) -m inertialar data prepare
+
+bench-train: $(VENV)/.installed
+	$(PY) -m inertialar bench train
+
+bench-sample: $(VENV)/.installed
+	$(PY) -m inertialar bench sample

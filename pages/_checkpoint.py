@@ -1,0 +1,149 @@
+"""Which model the app uses: the one cached loader, the sidebar checkpoint picker, the fallback.
+
+The default checkpoint is ``$INERTIALAR_CHECKPOINT`` if set (tests point it at a tiny model),
+else ``inertialar.checkpoint.DEFAULT_CHECKPOINT``. Every checkpoint is read by
+``inertialar.checkpoint.load_checkpoint`` inside one ``st.cache_resource`` keyed by (path,
+device). If the default file is missing, the app falls back to a small randomly initialised
+model and says so on every page that samples; a bad user-typed path is an ``st.error`` and the
+default stays in use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from inertialar.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from inertialar.diffusion import DiffusionConfig
+from inertialar.model import InertialAR, ModelConfig
+from inertialar.transformer import BackboneConfig
+
+ENV_CHECKPOINT = "INERTIALAR_CHECKPOINT"
+RANDOM_LABEL = "untrained random model — results are not meaningful"
+STATE_KEY = "app.model"
+METRIC_KEYS = ("val_loss", "atom_stability", "mol_stability", "validity", "uniqueness", "novelty")  # the LoadedModel of this run, set by the sidebar
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """The model in use. ``trained`` is False for the random fallback; ``key`` identifies the
+    weights (path@device) so that cached results from another model are never shown."""
+
+    model: InertialAR
+    meta: dict
+    label: str
+    key: str
+    device: str
+    trained: bool
+
+
+def default_path() -> Path:
+    override = os.environ.get(ENV_CHECKPOINT, "").strip()
+    return Path(override) if override else DEFAULT_CHECKPOINT
+
+
+@st.cache_resource(show_spinner="Loading checkpoint …", max_entries=4)
+def _load(path: str, device: str) -> tuple[InertialAR, dict]:
+    return load_checkpoint(path, device)
+
+
+@st.cache_resource(show_spinner=False)
+def _random_model(device: str) -> InertialAR:
+    torch.manual_seed(0)
+    cfg = ModelConfig(backbone=BackboneConfig(width=48, depth=2, heads=2, rope_heads=1, rope_pairs_per_axis=2,
+                                              nystrom_grid=3),
+                      diffusion=DiffusionConfig(width=48, depth=1))
+    return InertialAR(cfg).to(device).eval()
+
+
+def load(path: str | Path, device: str) -> LoadedModel:
+    """A checkpoint as a LoadedModel; raises CheckpointError with a one-line message."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    model, meta = _load(str(path.resolve()), device)
+    return LoadedModel(model, meta, path.name, f"{path.resolve()}@{device}", device, True)
+
+
+def random_fallback(device: str) -> LoadedModel:
+    return LoadedModel(_random_model(device), {}, RANDOM_LABEL, f"random@{device}", device, False)
+
+
+def _devices() -> list[str]:
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def sidebar() -> LoadedModel:
+    """Render the checkpoint picker in the sidebar; store and return the model in use."""
+    sb = st.sidebar
+    sb.header("Model")
+    default = default_path()
+    choice = sb.radio("Checkpoint", ["Shipped default", "Path …"], key="ckpt.choice",
+                      help=f"The shipped default is {default}. Choose 'Path …' to load another "
+                           "InertialAR checkpoint (.pt) from this machine.")
+    device = sb.selectbox("Device", _devices(), key="ckpt.device",
+                          help="Where sampling runs. CUDA appears when a GPU is visible.")
+    loaded: LoadedModel | None = None
+    if choice == "Path …":
+        typed = sb.text_input("Checkpoint path", key="ckpt.path", placeholder="/path/to/checkpoint.pt").strip()
+        if typed:
+            try:
+                loaded = load(typed, device)
+            except CheckpointError as err:
+                sb.error(f"{err}. Using the shipped default instead.")
+    if loaded is None:
+        try:
+            loaded = load(default, device)
+        except CheckpointError as err:
+            if default.exists():
+                sb.error(str(err))
+            else:
+                sb.warning(f"No trained checkpoint at {default} (training may still be running).")
+            loaded = random_fallback(device)
+    _show_meta(sb, loaded)
+    st.session_state[STATE_KEY] = loaded
+    return loaded
+
+
+def current() -> LoadedModel:
+    """The model chosen in the sidebar this run (the random fallback if the sidebar has not run)."""
+    loaded = st.session_state.get(STATE_KEY)
+    return loaded if isinstance(loaded, LoadedModel) else random_fallback("cpu")
+
+
+def untrained_warning(loaded: LoadedModel) -> None:
+    """A page-level banner whenever results come from the random fallback."""
+    if not loaded.trained:
+        st.warning(f"⚠️ {RANDOM_LABEL.capitalize()}. Train one (python -m inertialar train) or pick a "
+                   "checkpoint in the sidebar.", icon=None)
+
+
+def _show_meta(sb, loaded: LoadedModel) -> None:
+    if not loaded.trained:
+        sb.caption(f"In use: **{RANDOM_LABEL}**")
+        return
+    meta = loaded.meta
+    sb.caption(f"In use: **{loaded.label}** on {loaded.device}")
+    rows = []
+    for key, label, fmt in (("steps", "steps", "{:,}"), ("epochs", "epochs", "{:.2f}"),
+                            ("wall_hours", "wall hours", "{:.2f}"), ("parameters", "parameters", "{:,}"),
+                            ("device", "trained on", "{}")):
+        if key in meta and meta[key] is not None:
+            try:
+                rows.append(f"- {label}: {fmt.format(meta[key])}")
+            except (TypeError, ValueError):
+                rows.append(f"- {label}: {meta[key]}")
+    metrics = dict(meta.get("metrics")) if isinstance(meta.get("metrics"), dict) else {}
+    metrics.update({k: meta[k] for k in METRIC_KEYS if k in meta})
+    for key, value in metrics.items():
+        rows.append(f"- {key}: {value:.4f}" if isinstance(value, float) else f"- {key}: {value}")
+    sb.markdown("\n".join(rows) if rows else "No training metadata in this checkpoint.")
+    shown = {"steps", "epochs", "wall_hours", "parameters", "device", "metrics", *METRIC_KEYS}
+    extra = {k: v for k, v in meta.items() if k not in shown}
+    if extra:
+        with sb.expander("All metadata"):
+            st.json(extra, expanded=False)
