@@ -20,7 +20,8 @@ The rule (InertialAR, arXiv 2510.27497, made total where the reference code is n
    and single atoms have all coordinates zero on the undefined axes, so any completion works.
 4. **Choice.** Each candidate gives coordinates ``y_i``. Its key is, first, the negated
    class-weighted moments ``−Σ (c_i − c̄) y_i`` (prefer positive moments: a smooth, noise-robust
-   statistic), then the coordinates of all atoms sorted by (class, x, y, z); keys are compared
+   statistic), then the coordinates of all atoms sorted by class and, within a class, by
+   position (``_class_sorted``: along the class's clearly widest axis first, else x, y, z); keys are compared
    entry by entry, entries closer than the tolerance counting as equal. The smallest key
    wins. The candidate set and the key depend only on the molecule, so the result is
    invariant; candidates with equal keys are related by an exact symmetry and give the same
@@ -116,12 +117,26 @@ def _compare(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[int, float]:
 
 
 def _class_sorted(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Atom indices sorted by (class, x, y, z) with tolerant coordinate comparison."""
+    """Atom indices sorted by class, then by geometry within the class.
+
+    Within a class, coordinates are compared axis by axis (tolerantly), starting with the axis
+    along which the class is clearly most spread out (variance ≥ 1.2× any other), else x, y, z.
+    Mirror-image pairs (the two H of a CH2) thus split along the axis that tells them apart
+    instead of on a near-tie, which keeps the order stable under small coordinate noise.
+    """
+    axis_order = {}
+    for c in np.unique(classes):
+        members = classes == c
+        var = y[members].var(axis=0) if members.sum() > 1 else np.zeros(3)
+        top = int(np.argmax(var))
+        clear = var[top] > 1.2 * np.delete(var, top).max() and var[top] > TIE_TOL**2
+        axis_order[c] = [top] + [a for a in range(3) if a != top] if clear else [0, 1, 2]
 
     def cmp(i: int, j: int) -> int:
         if classes[i] != classes[j]:
             return -1 if classes[i] < classes[j] else 1
-        return _compare(y[i], y[j], TIE_TOL)[0]
+        axes = axis_order[classes[i]]
+        return _compare(y[i, axes], y[j, axes], TIE_TOL)[0]
 
     return np.array(sorted(range(len(y)), key=functools.cmp_to_key(cmp)), dtype=np.int64)
 

@@ -1,0 +1,110 @@
+"""Speed benchmarks (timings, never asserted in tests): ``python -m inertialar bench {train,sample}``.
+
+* train: non-padding atom tokens per second of the default model on real QM9 batches
+  (bucketed, condition dropout, AdamW, EMA: the real training step), after a short warm-up.
+* sample: molecules per second of a whole ``python -m inertialar sample`` process (imports,
+  checkpoint load, sampling, writing) for ``--n`` molecules at default settings.
+Each run appends a row to ``benchmarks/results/{train,sample}_speed.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+
+
+def _append(name: str, row: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _machine(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+
+
+def bench_train(seconds: float, device: str) -> dict:
+    from inertialar.data import bucketed_batches, load_split
+    from inertialar.model import InertialAR, ModelConfig, count_parameters
+    from inertialar.train import collate, condition_states
+
+    ts = load_split("train")
+    model = InertialAR(ModelConfig()).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95))
+    ema = [p.detach().clone() for p in model.parameters()]
+    gen = torch.Generator(device=device).manual_seed(0)
+    batches = bucketed_batches(ts.lengths, 2560, np.random.default_rng(0))
+    tokens, elapsed, k = 0, 0.0, 0
+    while elapsed < seconds:
+        b = collate(ts, batches[k % len(batches)], device)
+        t0 = time.perf_counter()
+        states = condition_states(b["labels"], 0.5, 0.1, gen)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+            out = model(b["types"], b["coords"], b["lengths"], states, gen)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            for e, p in zip(ema, model.parameters()):
+                e.lerp_(p, 0.001)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if k >= 3:  # warm-up steps are not timed
+            elapsed += time.perf_counter() - t0
+            tokens += int(b["lengths"].sum())
+        k += 1
+    row = {"device": _machine(device), "parameters": count_parameters(model), "steps": k - 3,
+           "seconds": round(elapsed, 2), "tokens_per_s": round(tokens / elapsed, 1)}
+    _append("train_speed.csv", row)
+    return row
+
+
+def bench_sample(n: int, checkpoint: str | None, device: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "inertialar", "sample", "--n", str(n), "--seed", "0", "--device", device,
+               "--out", str(Path(tmp) / "bench.xyz")]
+        if checkpoint:
+            cmd += ["--checkpoint", checkpoint]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1])
+    from inertialar.sampler import SampleSettings
+
+    defaults = SampleSettings()
+    row = {"device": _machine(device), "n": n, "batch_size": defaults.batch_size, "steps": defaults.steps,
+           "seconds": round(seconds, 2),
+           "molecules_per_s": round(n / seconds, 2)}
+    _append("sample_speed.csv", row)
+    return row
+
+
+def main(args) -> int:
+    if args.what == "train":
+        row = bench_train(args.seconds, args.device)
+        print(f"train: {row['tokens_per_s']:.0f} non-padding tokens/s on {row['device']} "
+              f"({row['parameters'] / 1e6:.2f}M parameters, {row['steps']} steps)")
+    else:
+        row = bench_sample(args.n, args.checkpoint, args.device)
+        print(f"sample: {row['molecules_per_s']:.1f} molecules/s for {row['n']} molecules, whole process "
+              f"({row['seconds']:.1f} s) on {row['device']}")
+    return 0

@@ -1,0 +1,168 @@
+"""Molecules from the user: uploads, pasted text, SMILES, QM9 test molecules — with one-line errors.
+
+Every path ends in a ``Molecule`` or a ``MoleculeError`` whose message the pages show with
+``st.error``; nothing here raises anything else for bad input. Limits: uploads ≤ 5 MB,
+molecules ≤ ``MAX_ATOMS`` atoms (checked before RDKit embeds anything), SMILES ≤ 500 characters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from inertialar.data import RawQM9, load_qm9_raw, split_rows
+from inertialar.molecule import ELEMENTS, MAX_ATOMS, Molecule, MoleculeError, from_rdkit, parse_text
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_SMILES_CHARS = 500
+EMBED_SEED = 0xF00D  # fixed: the same SMILES always gives the same 3-D pose
+SOURCES = ("QM9 test molecule", "Upload XYZ/SDF", "Paste XYZ/SDF", "SMILES")
+
+
+def parse_upload(name: str, data: bytes) -> list[Molecule]:
+    """Molecules of an uploaded .xyz/.sdf/.mol file (≤ 5 MB, UTF-8 text)."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise MoleculeError(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    if not data.strip():
+        raise MoleculeError(f"{name} is empty")
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix not in ("xyz", "sdf", "mol"):
+        raise MoleculeError(f"{name}: unsupported file type; use .xyz, .sdf or .mol")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MoleculeError(f"{name} is not a UTF-8 text file") from None
+    return parse_text(text, suffix)
+
+
+def parse_pasted(text: str) -> list[Molecule]:
+    """Pasted XYZ or SDF text; the format is guessed (SDF has a V2000/V3000 counts line)."""
+    if len(text.encode()) > MAX_UPLOAD_BYTES:
+        raise MoleculeError(f"pasted text is over {MAX_UPLOAD_BYTES // 2**20} MB")
+    if not text.strip():
+        raise MoleculeError("nothing pasted")
+    fmt = "sdf" if ("V2000" in text or "V3000" in text or "$$$$" in text) else "xyz"
+    return parse_text(text, fmt)
+
+
+def from_smiles(smiles: str) -> Molecule:
+    """A 3-D molecule from SMILES: RDKit AddHs + ETKDG embedding with a fixed seed (+ MMFF when small)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    from rdkit.rdBase import BlockLogs
+
+    smiles = smiles.strip()
+    if not smiles:
+        raise MoleculeError("empty SMILES")
+    if len(smiles) > MAX_SMILES_CHARS:
+        raise MoleculeError(f"SMILES longer than {MAX_SMILES_CHARS} characters")
+    with BlockLogs():
+        rdmol = Chem.MolFromSmiles(smiles)
+    if rdmol is None:
+        raise MoleculeError(f"invalid SMILES {smiles[:40]!r} (RDKit cannot parse it)")
+    unknown = sorted({a.GetSymbol() for a in rdmol.GetAtoms()} - set(ELEMENTS))
+    if unknown:
+        raise MoleculeError(f"unknown element {unknown[0]!r}; supported: {', '.join(ELEMENTS)}")
+    rdmol = Chem.AddHs(rdmol)
+    if rdmol.GetNumAtoms() > MAX_ATOMS:
+        raise MoleculeError(f"molecule has {rdmol.GetNumAtoms()} atoms with hydrogens; the limit is {MAX_ATOMS}")
+    params = AllChem.ETKDGv3()
+    params.randomSeed = EMBED_SEED
+    with BlockLogs():
+        status = AllChem.EmbedMolecule(rdmol, params)
+        if status != 0:  # large or strained molecules often embed from random coordinates
+            params.useRandomCoords = True
+            status = AllChem.EmbedMolecule(rdmol, params)
+        if status != 0:
+            raise MoleculeError(f"RDKit could not embed 3-D coordinates for {smiles[:40]!r}")
+        if rdmol.GetNumAtoms() <= 100:
+            try:
+                AllChem.MMFFOptimizeMolecule(rdmol, maxIters=500)
+            except (ValueError, RuntimeError):
+                pass  # keep the embedded pose
+    return from_rdkit(rdmol, title=smiles)
+
+
+@st.cache_resource(show_spinner="Loading the QM9 test split …")
+def qm9_test() -> RawQM9:
+    """QM9 test-split molecules (EDM split), in split order; parsed once per server."""
+    return load_qm9_raw(split_rows("test"))
+
+
+def search_qm9(raw: RawQM9, query: str, limit: int = 50) -> list[int]:
+    """Test-split positions whose SMILES contain ``query`` (case-sensitive substring)."""
+    query = query.strip()
+    if not query:
+        return []
+    hits = [k for k, s in enumerate(raw.smiles) if query in s]
+    return hits[:limit]
+
+
+def pick_molecule(ns: str, sources: tuple[str, ...] = SOURCES, default_smiles: str = "CC(=O)Oc1ccccc1C(=O)O"
+                  ) -> Molecule | None:
+    """Source widgets under session keys ``{ns}.*``; the chosen molecule, or None after an st.error."""
+    source = st.radio("Molecule source", sources, key=f"{ns}.source", horizontal=True)
+    try:
+        if source == "QM9 test molecule":
+            return _pick_qm9(ns)
+        if source == "Upload XYZ/SDF":
+            up = st.file_uploader("XYZ or SDF file (≤ 5 MB, explicit hydrogens, elements H C N O F)",
+                                  type=["xyz", "sdf", "mol"], key=f"{ns}.upload", max_upload_size=16)
+            if up is None:
+                st.info("Upload a file to continue.")
+                return None
+            return _first(parse_upload(up.name, up.getvalue()))
+        if source == "Paste XYZ/SDF":
+            text = st.text_area("XYZ or SDF text", key=f"{ns}.paste", height=160,
+                                placeholder="3\nwater\nO 0 0 0.117\nH 0 0.757 -0.469\nH 0 -0.757 -0.469")
+            if not text.strip():
+                st.info("Paste a molecule to continue.")
+                return None
+            return _first(parse_pasted(text))
+        smiles = st.text_input("SMILES", value=default_smiles, key=f"{ns}.smiles",
+                               help="Hydrogens are added and a 3-D pose is embedded with a fixed seed.")
+        return _cached_smiles(smiles)
+    except MoleculeError as err:
+        st.error(f"Cannot use this molecule: {err}")
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_smiles(smiles: str) -> Molecule:
+    return from_smiles(smiles)
+
+
+def _first(mols: list[Molecule]) -> Molecule:
+    if len(mols) > 1:
+        st.caption(f"The input holds {len(mols)} molecules; using the first.")
+    return mols[0]
+
+
+def _pick_qm9(ns: str) -> Molecule:
+    raw = qm9_test()
+    query = st.text_input("Search SMILES (substring, optional)", key=f"{ns}.qm9_query",
+                          help="e.g. C#N for nitriles, or a whole SMILES. Leave empty to pick by index.")
+    if query.strip():
+        hits = search_qm9(raw, query)
+        if not hits:
+            raise MoleculeError(f"no QM9 test molecule's SMILES contains {query.strip()[:40]!r}")
+        k = st.selectbox(f"Matches ({len(hits)}{'+' if len(hits) == 50 else ''})", hits, key=f"{ns}.qm9_hit",
+                         format_func=lambda i: f"#{i}  {raw.smiles[i]}")
+    else:
+        k = int(st.number_input(f"Test-split index (0 … {len(raw.molecules) - 1})", 0, len(raw.molecules) - 1,
+                                value=0, step=1, key=f"{ns}.qm9_index"))
+    mol = raw.molecules[k]
+    st.caption(f"QM9 test #{k} · {mol.title} · SMILES {raw.smiles[k]} · {len(mol)} atoms")
+    return mol
+
+
+def canonical_xyz_table(mol: Molecule) -> list[dict]:
+    """Token table rows (order, element, x, y, z in Å) of a molecule already in canonical order."""
+    return [{"order": i, "element": e, "x (Å)": round(float(x), 4), "y (Å)": round(float(y), 4),
+             "z (Å)": round(float(z), 4)} for i, (e, (x, y, z)) in enumerate(zip(mol.elements, mol.coords))]
+
+
+def prefix_of(mol: Molecule, k: int) -> Molecule:
+    """The first ``k`` atoms of a canonical molecule (a fragment for the sampler to complete)."""
+    k = int(np.clip(k, 1, len(mol)))
+    return Molecule(mol.elements[:k], mol.coords[:k], f"first {k} atoms")
