@@ -13,7 +13,9 @@ import copy
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -184,6 +186,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     def epoch_float() -> float:
         return step / max(1, batches_per_epoch)
 
+    interrupted = []  # SIGTERM / Ctrl-C: finish the step, save, stop
+
+    def request_stop(signum, frame) -> None:
+        interrupted.append(signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
     t_start = time.time()
     wall0 = wall_s
     last_save = last_eval = time.time()
@@ -229,7 +239,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             if rank == 0 and time.time() - last_eval > cfg.eval_every_minutes * 60:
                 log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s))
                 last_eval = time.time()
-            if cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60:
+            if interrupted or (cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60):
                 stop = True
                 break
             if step >= total_steps:

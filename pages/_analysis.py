@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from inertialar.frames import canonicalize
+from inertialar.frames import canonicalize, random_pose
 from inertialar.groups import detect_groups
 from inertialar.metrics import bond_orders, diagnose, edm_smiles, stability
 from inertialar.molecule import Molecule
@@ -22,13 +22,13 @@ JUMP_BASE = 0.1  # Å; a token coordinate moving more than JUMP_BASE + JUMP_SIGM
 JUMP_SIGMAS = 5.0
 NOISE_DEFINITION = (
     "Each trial adds Gaussian noise of standard deviation σ (Å, independently to every coordinate "
-    "of the input pose) and canonicalizes again. A trial counts as **changed** when the canonical "
+    "of the input pose), applies a random rotation + atom shuffle, and canonicalizes again. A trial counts as **changed** when the canonical "
     "tokens differ from the noise-free ones: the element sequence differs, or some token coordinate "
     f"moved by more than {JUMP_BASE} Å + {JUMP_SIGMAS:g}σ. The σ-term keeps the noise itself from "
     "counting (a 5σ Gaussian excursion is a ~1e-6 event); what remains are discrete jumps: an axis "
     "sign flip, a swap of near-degenerate axes, or two non-equivalent atoms trading places. "
     "Swapping symmetry-equivalent atoms (e.g. the H of a methyl) leaves the tokens unchanged and "
-    "does not count."
+    "does not count. Same rule as benchmarks/canonicalization.py."
 )
 
 
@@ -49,7 +49,7 @@ def noise_robustness(mol: Molecule, levels: tuple[float, ...] = NOISE_LEVELS, tr
         changed = 0
         for _ in range(trials):
             noisy = Molecule(mol.elements, mol.coords + rng.normal(scale=sigma, size=mol.coords.shape))
-            changed += tokens_changed(ref, canonicalize(noisy).molecule, sigma)
+            changed += tokens_changed(ref, canonicalize(random_pose(noisy, rng)).molecule, sigma)
         rows.append({"noise_angstrom": sigma, "changed_fraction": changed / trials, "n": trials})
     return pd.DataFrame(rows)
 

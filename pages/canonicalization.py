@@ -47,7 +47,7 @@ def _pose(mol: Molecule, xyz: str) -> tuple[Molecule, int]:
         st.session_state["canon.pose_of"] = xyz
         st.session_state["canon.pose_seed"] = 0
     c1, c2, _ = st.columns([2, 1, 3])
-    if c1.button("🎲 Random rotate + shuffle atoms", key="canon.shuffle",
+    if c1.button("Random rotate + shuffle atoms", icon=":material/casino:", key="canon.shuffle",
                  help="Apply a random rotation, translation and atom permutation to the input."):
         st.session_state["canon.pose_seed"] += 1
     if c2.button("Reset pose", key="canon.reset"):
@@ -58,17 +58,17 @@ def _pose(mol: Molecule, xyz: str) -> tuple[Molecule, int]:
 
 def _frame_facts(canon: Canonical) -> None:
     f = canon.frame
-    c = st.columns(5)
-    c[0].metric("I1 ≤ I2 ≤ I3 (Å²)", " / ".join(f"{v:.2f}" for v in f.eigenvalues),
-                help="Eigenvalues of the inertia tensor with unit masses.")
-    c[1].metric("Relative gaps", f"{f.gaps[0]:.2e} / {f.gaps[1]:.2e}", help="(I2−I1)/I3 and (I3−I2)/I3.")
-    c[2].metric("Margin (Å)", "∞ (exact symmetry)" if np.isinf(f.margin) else f"{f.margin:.3f}",
-                help="How far the chosen frame's key is from the nearest different candidate frame.")
-    c[3].metric("Equivalent frames", f"{f.n_equivalent} of {f.n_candidates}",
-                help="Candidate frames tying with the chosen one: symmetry images giving the same tokens.")
     anchors = canon.anchors_canonical
-    c[4].metric("Anchor atom(s)", ", ".join(f"{canon.molecule.elements[a]}{a + 1}" for a in anchors) or "none",
-                help="Atoms that fixed an axis inside a degenerate plane (canonical positions, 1-based).")
+    facts = pd.DataFrame([
+        {"quantity": "eigenvalues I1 ≤ I2 ≤ I3 (Å², unit masses)", "value": " ≤ ".join(f"{v:.3f}" for v in f.eigenvalues)},
+        {"quantity": "relative gaps (I2−I1)/I3, (I3−I2)/I3", "value": f"{f.gaps[0]:.2e}, {f.gaps[1]:.2e}"},
+        {"quantity": "margin to the runner-up frame (Å)",
+         "value": "∞ (every candidate gives the same tokens)" if np.isinf(f.margin) else f"{f.margin:.4f}"},
+        {"quantity": "equivalent frames (symmetry images) / candidates", "value": f"{f.n_equivalent} / {f.n_candidates}"},
+        {"quantity": "anchor atom(s), canonical position",
+         "value": ", ".join(f"{canon.molecule.elements[a]}{a + 1}" for a in anchors) or "none (moments decided)"},
+    ])
+    st.dataframe(facts, hide_index=True, key="canon.facts")
     if (f.gaps < DEGENERACY_GAP).any():
         st.warning(f"Near-degenerate frame: a relative eigenvalue gap is below {DEGENERACY_GAP:g}, so two axes are "
                    "not defined by the inertia tensor alone; they were fixed by class-weighted moments or "
@@ -115,9 +115,9 @@ def render() -> None:
     if seed == 0:
         st.info("Press **Random rotate + shuffle atoms** to check that the tokens do not depend on pose or atom order.")
     elif same:
-        st.badge("identical within 1e-3 Å", icon="✅", color="green")
+        st.badge("identical within 1e-3 Å", icon=":material/check_circle:", color="green")
     else:
-        st.badge("tokens differ (beyond 1e-3 Å)", icon="⚠️", color="red")
+        st.badge("tokens differ (beyond 1e-3 Å)", icon=":material/error:", color="red")
     t1, t2 = st.columns(2)
     t1.markdown("From the input as loaded")
     t1.dataframe(_token_table(ref.molecule), hide_index=True, height=300, key="canon.tokens_ref")
@@ -132,7 +132,7 @@ def render() -> None:
     st.caption(NOISE_DEFINITION)
     if dataset is None:
         st.info("No dataset-level table yet (benchmarks/results/canonicalization_noise.csv); produce it with "
-                "`python benchmarks/canonicalization_noise.py`.")
+                "`python benchmarks/canonicalization.py`.")
     else:
         st.caption("The black line is the committed QM9 test-set table (benchmarks/results/canonicalization_noise.csv).")
 
