@@ -27,8 +27,10 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, model: InertialAR, meta: dict, half: bool = False) -> None:
-    """Write weights (fp16 storage if ``half``), config and metadata atomically."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+    """Write weights (parameters stored as fp16 if ``half``; fixed buffers such as the Nyström
+    factors stay fp32), config and metadata atomically."""
+    params = {name for name, _ in model.named_parameters()}
+    state = {k: (v.half() if half and k in params and v.is_floating_point() else v).detach().cpu().clone()
              for k, v in model.state_dict().items()}
     payload = {"format": FORMAT, "version": VERSION, "config": model.cfg.to_dict(), "state_dict": state,
                "meta": meta}

@@ -1,4 +1,4 @@
-"""Command line: ``python -m inertialar {canonicalize,evaluate,groups,data,train,sample,bench}``.
+"""Command line: ``python -m inertialar {canonicalize,evaluate,groups,data,train,sample,export,bench}``.
 
 Bad input of any kind ends with exit code 2 and one line on stderr, never a traceback; outputs
 are written atomically, so a failed command leaves nothing half-written.
@@ -151,6 +151,15 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from inertialar.checkpoint import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint(args.checkpoint)
+    save_checkpoint(args.out, model, meta, half=not args.fp32)
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args) -> int:
     from inertialar import bench
 
@@ -213,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=_positive_int, default=500)
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=cmd_sample)
+
+    x = sub.add_parser("export", help="copy a checkpoint for shipping (fp16 weights, same metadata)")
+    x.add_argument("checkpoint")
+    x.add_argument("out")
+    x.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="benchmarks (timings, not tests)")
     b.add_argument("what", choices=["train", "sample"])
