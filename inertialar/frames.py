@@ -124,19 +124,25 @@ def _class_sorted(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     Mirror-image pairs (the two H of a CH2) thus split along the axis that tells them apart
     instead of on a near-tie, which keeps the order stable under small coordinate noise.
     """
-    axis_order = {}
-    for c in np.unique(classes):
-        members = classes == c
-        var = y[members].var(axis=0) if members.sum() > 1 else np.zeros(3)
-        top = int(np.argmax(var))
-        clear = var[top] > 1.2 * np.delete(var, top).max() and var[top] > TIE_TOL**2
-        axis_order[c] = [top] + [a for a in range(3) if a != top] if clear else [0, 1, 2]
+    _, inv, counts = np.unique(classes, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(counts), 3))
+    squares = np.zeros((len(counts), 3))
+    np.add.at(sums, inv, y)
+    np.add.at(squares, inv, y * y)
+    var = squares / counts[:, None] - (sums / counts[:, None]) ** 2  # (K, 3) per-class spread, Å²
+    ranked = np.sort(var, axis=1)
+    top = var.argmax(axis=1)
+    clear = (counts > 1) & (ranked[:, 2] > 1.2 * ranked[:, 1]) & (ranked[:, 2] > TIE_TOL**2)
+    perms = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])[np.where(clear, top, 0)]  # (K, 3) axis order
+    yp = np.take_along_axis(y, perms[inv], axis=1).tolist()  # (N, 3) coordinates in comparison order
 
     def cmp(i: int, j: int) -> int:
         if classes[i] != classes[j]:
             return -1 if classes[i] < classes[j] else 1
-        axes = axis_order[classes[i]]
-        return _compare(y[i, axes], y[j, axes], TIE_TOL)[0]
+        for a, b in zip(yp[i], yp[j]):
+            if abs(a - b) > TIE_TOL:
+                return -1 if a < b else 1
+        return 0
 
     return np.array(sorted(range(len(y)), key=functools.cmp_to_key(cmp)), dtype=np.int64)
 

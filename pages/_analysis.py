@@ -109,11 +109,12 @@ def offending_atoms(reasons: tuple[dict, ...]) -> dict[str, tuple[int, ...]]:
 
 
 def failure_rows(molecules: list[Molecule], reports: list[Report]) -> pd.DataFrame:
-    """One row per molecule: id, atoms, SMILES, stable, valid, reasons (kinds), details."""
+    """One row per molecule (index = position in ``molecules``): # (1-based), atoms, SMILES, stable,
+    valid, reasons (kinds, or 'ok'), details."""
     rows = []
     for k, (mol, rep) in enumerate(zip(molecules, reports)):
         kinds = list(dict.fromkeys(r["kind"] for r in rep.reasons))
-        rows.append({"id": k, "atoms": len(mol), "SMILES": rep.smiles or "", "stable": rep.stable,
+        rows.append({"#": k + 1, "atoms": len(mol), "SMILES": rep.smiles or "", "stable": rep.stable,
                      "valid": rep.valid, "reasons": ", ".join(kinds) or "ok",
                      "details": "; ".join(describe_reason(r, mol) for r in rep.reasons[:6])
                      + (" …" if len(rep.reasons) > 6 else "")})

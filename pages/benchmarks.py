@@ -14,39 +14,43 @@ import streamlit as st
 from pages import _charts
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL_CARD = ROOT / "assets" / "MODEL_CARD.md"
-RESULTS = ROOT / "benchmarks" / "results"
-# table → (path, required columns, command that produces it)
+MODEL_CARD = "assets/MODEL_CARD.md"
+RESULTS = "benchmarks/results"
+# table → (path relative to the repository root, required columns, command that produces it)
 TABLES = {
-    "quality_cfg": (RESULTS / "quality_cfg.csv",
+    "quality_cfg": (f"{RESULTS}/quality_cfg.csv",
                     ["cfg_scale", "group", "hit_rate", "atom_stability", "mol_stability", "validity", "n"],
                     "python benchmarks/quality_cfg.py"),
-    "distributions": (RESULTS / "distributions.csv", ["kind", "key", "source", "value"],
+    "distributions": (f"{RESULTS}/distributions.csv", ["kind", "key", "source", "value"],
                       "python benchmarks/distributions.py"),
-    "sample_speed": (RESULTS / "sample_speed.csv",
+    "sample_speed": (f"{RESULTS}/sample_speed.csv",
                      ["device", "n", "batch_size", "steps", "seconds", "molecules_per_s"],
                      "python -m inertialar bench sample"),
-    "learning_curve": (ROOT / "assets" / "learning_curve.csv", ["step", "epoch", "wall_hours"],
+    "learning_curve": ("assets/learning_curve.csv", ["step", "epoch", "wall_hours"],
                        "python benchmarks/learning_curve.py (from the training log)"),
-    "app_timing": (RESULTS / "app_timing.csv", ["measure", "seconds"],
+    "app_timing": (f"{RESULTS}/app_timing.csv", ["measure", "seconds"],
                    "INERTIALAR_RECORD_TIMING=1 python -m pytest tests/test_browser.py"),
 }
 
 
-def read_table(name: str) -> pd.DataFrame | None:
+def read_table(root: Path, name: str) -> pd.DataFrame | None:
     """The table, or None after an st.info (missing) / st.error (unreadable or missing columns)."""
-    path, columns, command = TABLES[name]
+    rel, columns, command = TABLES[name]
+    path = root / rel
     if not path.exists():
-        st.info(f"No `{path.relative_to(ROOT)}` yet. Produce it with `{command}`.")
+        st.info(f"No `{rel}` yet. Produce it with `{command}`.")
         return None
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as err:
-        st.error(f"Cannot read {path.relative_to(ROOT)}: {str(err).splitlines()[0]}")
+        st.error(f"Cannot read {rel}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
         return None
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        st.error(f"{path.relative_to(ROOT)} lacks column(s) {', '.join(missing)}")
+        st.error(f"{rel} lacks column(s) {', '.join(missing)}")
+        return None
+    if df.empty:
+        st.info(f"`{rel}` has no rows yet. Produce it with `{command}`.")
         return None
     return df
 
@@ -72,36 +76,38 @@ def _distributions(df: pd.DataFrame) -> None:
                     key="bench.dist")
 
 
-def render() -> None:
+def render(root: Path = ROOT) -> None:
+    """Model card and benchmark charts from the files under ``root`` (the repository by default)."""
+    root = Path(root)
     st.title("Model & benchmarks")
     tab_card, tab_quality, tab_dist, tab_speed, tab_curve = st.tabs(
         ["Model card", "Quality vs CFG", "Distributions", "Speed", "Learning curve"])
     with tab_card:
-        if MODEL_CARD.exists():
-            st.markdown(MODEL_CARD.read_text(encoding="utf-8", errors="replace"))
+        if (root / MODEL_CARD).exists():
+            st.markdown((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace"))
         else:
             st.info("No model card yet (assets/MODEL_CARD.md); it is written with the trained checkpoint.")
     with tab_quality:
-        df = read_table("quality_cfg")
+        df = read_table(root, "quality_cfg")
         if df is not None:
             _quality(df)
             st.dataframe(df, hide_index=True, key="bench.quality_table")
     with tab_dist:
-        df = read_table("distributions")
+        df = read_table(root, "distributions")
         if df is not None:
             _distributions(df)
     with tab_speed:
-        df = read_table("sample_speed")
+        df = read_table(root, "sample_speed")
         if df is not None:
             st.plotly_chart(_charts.grouped_bars(df, "batch_size", "molecules_per_s", "device",
                                                  "Sampling speed", "molecules / s"), key="bench.speed")
             st.dataframe(df, hide_index=True, key="bench.speed_table")
         st.markdown("**App responsiveness** (browser, click → first frame)")
-        df = read_table("app_timing")
+        df = read_table(root, "app_timing")
         if df is not None:
             st.dataframe(df, hide_index=True, key="bench.app_timing")
     with tab_curve:
-        df = read_table("learning_curve")
+        df = read_table(root, "learning_curve")
         if df is not None:
             ys = [c for c in ("atom_stability", "mol_stability", "validity") if c in df]
             if ys:

@@ -35,6 +35,20 @@ def _noise(xyz: str, trials: int) -> pd.DataFrame:
     return noise_robustness(_from_xyz(xyz), NOISE_LEVELS, trials)
 
 
+def _dataset_noise(path: Path) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        st.error(f"Cannot read {path.name}: {str(err).strip().splitlines()[0] if str(err).strip() else 'empty file'}")
+        return None
+    if not {"noise_angstrom", "changed_fraction"} <= set(df.columns):
+        st.error(f"{path.name} lacks the columns noise_angstrom, changed_fraction")
+        return None
+    return df
+
+
 def _from_xyz(xyz: str) -> Molecule:
     from inertialar.molecule import parse_xyz
 
@@ -82,7 +96,8 @@ def _token_table(mol: Molecule) -> pd.DataFrame:
     return pd.DataFrame(_inputs.canonical_xyz_table(mol))
 
 
-def render() -> None:
+def render(noise_table: Path = NOISE_TABLE) -> None:
+    """The lab; ``noise_table`` is the dataset-level noise table (shown if the file exists)."""
     st.title("Canonicalization lab")
     st.caption("A molecule becomes a canonical token sequence: canonical atom order, inertial-frame coordinates, "
                "axis signs fixed by class-weighted moments or an anchor atom.")
@@ -127,7 +142,7 @@ def render() -> None:
     st.subheader("Robustness to coordinate noise")
     trials = 30 if len(mol) <= 100 else 10
     live = _noise(xyz, trials)
-    dataset = pd.read_csv(NOISE_TABLE) if NOISE_TABLE.exists() else None
+    dataset = _dataset_noise(Path(noise_table))
     st.plotly_chart(_charts.noise_curve(live, dataset), key="canon.noise")
     st.caption(NOISE_DEFINITION)
     if dataset is None:

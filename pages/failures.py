@@ -21,7 +21,7 @@ from pages.generate import settings_widgets
 
 VIEW_HEIGHT = 420
 KINDS = ("valence", "fragments", "clash", "sanitize", "ok")
-COLORS = {"valence": "#e41a1c", "fragments": "#ff7f00", "clash": "#984ea3"}
+COLORS = {"valence": "#ff00ff", "fragments": "#ff8c00", "clash": "#00ced1"}  # unlike axis and element colours
 
 
 def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict:
@@ -85,7 +85,7 @@ def show_batch(batch: dict) -> None:
     if shown.empty:
         st.info("No molecule matches this filter.")
         return
-    ids = shown["id"].tolist()
+    ids = shown.index.tolist()
     k = st.selectbox("Inspect molecule", ids, key="fail.pick",
                      format_func=lambda i: f"#{i + 1} · {table.loc[i, 'reasons']} · {table.loc[i, 'atoms']} atoms")
     _inspect(batch, int(k))
