@@ -96,9 +96,9 @@ def _sample_batch(model: InertialAR, s: SampleSettings, b: int, gen: torch.Gener
                   on_step: Callable[[int], None]) -> list[Trajectory]:
     cond = _group_states(model, s).to(device).expand(b, -1)
     scale = s.cfg_scale
-    guided = bool(cond.any()) and scale != 1.0
-    if not guided and scale == 0.0:
+    if scale == 0.0:  # guidance scale 0 is the unconditional model
         cond = torch.zeros_like(cond)
+    guided = bool(cond.any()) and scale != 1.0  # scale 1 is the conditional model alone
     groups = torch.cat([cond, torch.zeros_like(cond)]) if guided else cond
     rows = len(groups)
     max_atoms = model.cfg.max_atoms
