@@ -6,19 +6,15 @@ a file in ``pages/`` whose ``render(loaded_model)`` does the work.
 
 import streamlit as st
 
-from pages import _checkpoint
+from pages import _checkpoint, _entry
 
 st.set_page_config(page_title="InertialAR Studio", page_icon="⚛️", layout="wide")
-# File names differ from the URL paths on purpose: Streamlit also treats a folder named pages/ as
-# old-style (v1) pages keyed by file name, and a clash would run a page file without this router.
 navigation = st.navigation([
-    st.Page("pages/generate_page.py", title="Generate", icon=":material/science:", url_path="generate",
-            default=True),
-    st.Page("pages/canonicalization_page.py", title="Canonicalization lab", icon=":material/explore:",
-            url_path="canonicalization"),
-    st.Page("pages/failures_page.py", title="Failure inspector", icon=":material/bug_report:", url_path="failures"),
-    st.Page("pages/benchmarks_page.py", title="Model & benchmarks", icon=":material/monitoring:",
-            url_path="benchmarks"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/science:", default=True),
+    st.Page("pages/canonicalization.py", title="Canonicalization lab", icon=":material/explore:"),
+    st.Page("pages/failures.py", title="Failure inspector", icon=":material/bug_report:"),
+    st.Page("pages/benchmarks.py", title="Model & benchmarks", icon=":material/monitoring:"),
 ])
 _checkpoint.sidebar()
-navigation.run()
+with _entry.routing():  # page files run directly by Streamlit hand over to this router (see _entry)
+    navigation.run()
