@@ -10,8 +10,8 @@ both type logits and denoiser outputs are mixed as ``u + s·(c − u)``. Every s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -178,7 +178,7 @@ def sample(model: InertialAR, settings: SampleSettings,
         b = min(settings.batch_size, settings.n - len(trajectories))
         done_before = len(trajectories)
 
-        def on_step(t: int) -> None:
+        def on_step(t: int, done_before: int = done_before, b: int = b) -> None:
             if progress is not None:
                 progress(min(1.0, (done_before * (model.cfg.max_atoms + 1) + b * (t + 1)) / total_steps))
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import tiny_config
 from inertialar.checkpoint import save_checkpoint
 from inertialar.model import InertialAR
 from inertialar.molecule import read_molecules
-
-from conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,12 +8,17 @@ import torch
 
 from inertialar.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from inertialar.diffusion import DiffusionConfig, DiffusionHead
-from inertialar.georope import NystromFeatures, apply_rope, distance_bias, gaussian_kernel, rope3d_angles, rope_frequencies
+from inertialar.georope import (
+    NystromFeatures,
+    apply_rope,
+    distance_bias,
+    gaussian_kernel,
+    rope3d_angles,
+    rope_frequencies,
+)
 from inertialar.model import PRESENT, InertialAR
 from inertialar.sampler import SampleSettings, sample
 from inertialar.tokenizer import EOS
-
-from conftest import tiny_config
 
 
 def _batch(gen: torch.Generator, b: int = 3, n: int = 6):

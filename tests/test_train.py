@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import tiny_config
 from inertialar.checkpoint import load_checkpoint
 from inertialar.data import _cache_path, build_tokenset, load_qm9_raw, load_split, save_tokenset, split_rows
 from inertialar.model import InertialAR
 from inertialar.train import TrainConfig, train, validation_loss
-
-from conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
