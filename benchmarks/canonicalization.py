@@ -25,15 +25,11 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inertialar.data import load_qm9_raw, split_rows  # noqa: E402
-from inertialar.frames import canonicalize, random_pose, same_sequence  # noqa: E402
+from inertialar.frames import canonicalize, random_pose, same_sequence, tokens_changed  # noqa: E402
 from inertialar.molecule import Molecule  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)
-
-
-def changed(a: Molecule, b: Molecule, sigma: float) -> bool:
-    return a.elements != b.elements or bool(np.abs(a.coords - b.coords).max() > 0.1 + 5 * sigma)
 
 
 def main() -> None:
@@ -58,7 +54,7 @@ def main() -> None:
         n_changed = 0
         for m, c in zip(tqdm(subset, desc=f"noise {sigma} Å", unit="mol"), canon):
             noisy = Molecule(m.elements, m.coords + rng.normal(scale=sigma, size=m.coords.shape))
-            n_changed += changed(c.molecule, canonicalize(random_pose(noisy, rng)).molecule, sigma)
+            n_changed += tokens_changed(c.molecule, canonicalize(random_pose(noisy, rng)).molecule, sigma)
         noise_rows.append({"noise_angstrom": sigma, "changed_fraction": n_changed / len(subset), "n": len(subset)})
 
     RESULTS.mkdir(exist_ok=True)

@@ -155,6 +155,11 @@ def cmd_export(args) -> int:
     from inertialar.checkpoint import load_checkpoint, save_checkpoint
 
     model, meta = load_checkpoint(args.checkpoint)
+    if args.metrics:
+        try:
+            meta["metrics"] = json.loads(Path(args.metrics).read_text())
+        except (OSError, ValueError) as err:
+            raise UsageError(f"cannot read metrics JSON {args.metrics}: {str(err).splitlines()[0]}") from None
     save_checkpoint(args.out, model, meta, half=not args.fp32)
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     return 0
@@ -227,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("out")
     x.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    x.add_argument("--metrics", default=None, help="a JSON file of measured metrics to store in the metadata")
     x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bench", help="benchmarks (timings, not tests)")

@@ -263,3 +263,26 @@ def random_pose(mol: Molecule, rng: np.random.Generator, shift: float = 5.0) -> 
 def same_sequence(a: Molecule, b: Molecule, tol: float = 1e-3) -> bool:
     """True when two canonical molecules list the same elements and coordinates within tol Å."""
     return a.elements == b.elements and bool(np.abs(a.coords - b.coords).max() <= tol)
+
+
+JUMP_BASE = 0.1  # Å; a token moving more than JUMP_BASE + JUMP_SIGMAS·σ under noise σ is a change
+JUMP_SIGMAS = 5.0
+
+
+def tokens_changed(ref: Molecule, other: Molecule, sigma: float) -> bool:
+    """True when canonical ``other`` differs from ``ref`` by more than noise of size σ (Å) explains:
+    the element sequence differs, or a token moved by more than 0.1 Å + 5σ (an axis flip, or two
+    atoms trading places in the order, including symmetry-equivalent ones such as methyl H)."""
+    if ref.elements != other.elements:
+        return True
+    return bool(np.abs(ref.coords - other.coords).max() > JUMP_BASE + JUMP_SIGMAS * sigma)
+
+
+def noise_change_rate(mol: Molecule, sigma: float, trials: int, rng: np.random.Generator) -> float:
+    """Fraction of ``trials`` copies with Gaussian noise σ (Å) + a random pose whose tokens change."""
+    ref = canonicalize(mol).molecule
+    changed = 0
+    for _ in range(trials):
+        noisy = Molecule(mol.elements, mol.coords + rng.normal(scale=sigma, size=mol.coords.shape))
+        changed += tokens_changed(ref, canonicalize(random_pose(noisy, rng)).molecule, sigma)
+    return changed / trials

@@ -122,12 +122,15 @@ def edm_smiles(mol: Molecule, bonds: np.ndarray | None = None) -> str | None:
     """Canonical SMILES of the largest fragment if the whole molecule sanitizes, else None."""
     from rdkit import Chem
 
+    from rdkit.rdBase import BlockLogs
+
     rdmol, _ = _sanitized_rdkit(mol, bonds)
     if rdmol is None:
         return None
-    fragments = Chem.GetMolFrags(rdmol, asMols=True)
-    largest = max(fragments, default=rdmol, key=lambda m: m.GetNumAtoms())  # first wins ties, as in EDM
-    return Chem.MolToSmiles(Chem.RemoveHs(largest, sanitize=False))
+    with BlockLogs():  # RemoveHs warns about unusual hydrogens on generated molecules
+        fragments = Chem.GetMolFrags(rdmol, asMols=True)
+        largest = max(fragments, default=rdmol, key=lambda m: m.GetNumAtoms())  # first wins ties, as in EDM
+        return Chem.MolToSmiles(Chem.RemoveHs(largest, sanitize=False))
 
 
 def evaluate(

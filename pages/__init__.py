@@ -1,2 +1,4 @@
-"""App pages: one file per page (``render(...)`` + a ``__main__`` hook for st.navigation) and the
-private helpers they share (``_viewer``, ``_checkpoint``, ``_inputs``, ``_analysis``, ``_charts``)."""
+"""App pages: one file per page (``render(...)`` plus a ``__main__`` hook that st.navigation runs)
+and the private helpers they share: ``_viewer`` (3Dmol HTML), ``_checkpoint`` (model loading and
+sidebar), ``_inputs`` (user molecules), ``_analysis`` and ``_charts`` (numbers and figures),
+``_entry`` (page start-up)."""

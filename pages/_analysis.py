@@ -12,46 +12,30 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from inertialar.frames import canonicalize, random_pose
+from inertialar.frames import JUMP_BASE, JUMP_SIGMAS, noise_change_rate
 from inertialar.groups import detect_groups
 from inertialar.metrics import bond_orders, diagnose, edm_smiles, stability
 from inertialar.molecule import Molecule
 
 NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)  # Å, standard deviation per coordinate
-JUMP_BASE = 0.1  # Å; a token coordinate moving more than JUMP_BASE + JUMP_SIGMAS·σ is a change
-JUMP_SIGMAS = 5.0
 NOISE_DEFINITION = (
     "Each trial adds Gaussian noise of standard deviation σ (Å, independently to every coordinate "
-    "of the input pose), applies a random rotation + atom shuffle, and canonicalizes again. A trial counts as **changed** when the canonical "
-    "tokens differ from the noise-free ones: the element sequence differs, or some token coordinate "
-    f"moved by more than {JUMP_BASE} Å + {JUMP_SIGMAS:g}σ. The σ-term keeps the noise itself from "
-    "counting (a 5σ Gaussian excursion is a ~1e-6 event); what remains are discrete jumps: an axis "
-    "sign flip, a swap of near-degenerate axes, or two non-equivalent atoms trading places. "
-    "Swapping symmetry-equivalent atoms (e.g. the H of a methyl) leaves the tokens unchanged and "
-    "does not count. Same rule as benchmarks/canonicalization.py."
+    "of the input pose), applies a random rotation + atom shuffle, and canonicalizes again. A trial "
+    "counts as **changed** when the canonical tokens differ from the noise-free ones: the element "
+    f"sequence differs, or some token moved by more than {JUMP_BASE} Å + {JUMP_SIGMAS:g}σ. The σ-term "
+    "keeps the noise itself from counting; what remains are discrete jumps: an axis sign flip, a swap "
+    "of near-degenerate axes, or two atoms trading places in the order (symmetry-equivalent ones, "
+    "such as the H of a methyl, included). Same rule as benchmarks/canonicalization.py "
+    "(`inertialar.frames.tokens_changed`)."
 )
-
-
-def tokens_changed(ref: Molecule, other: Molecule, sigma: float) -> bool:
-    """True when two canonical molecules differ beyond noise of size sigma (see NOISE_DEFINITION)."""
-    if ref.elements != other.elements:
-        return True
-    return bool(np.abs(ref.coords - other.coords).max() > JUMP_BASE + JUMP_SIGMAS * sigma)
 
 
 def noise_robustness(mol: Molecule, levels: tuple[float, ...] = NOISE_LEVELS, trials: int = 30,
                      seed: int = 0) -> pd.DataFrame:
     """Per noise level σ (Å): changed_fraction of ``trials`` noisy copies, and n = trials."""
-    ref = canonicalize(mol).molecule
     rng = np.random.default_rng(seed)
-    rows = []
-    for sigma in levels:
-        changed = 0
-        for _ in range(trials):
-            noisy = Molecule(mol.elements, mol.coords + rng.normal(scale=sigma, size=mol.coords.shape))
-            changed += tokens_changed(ref, canonicalize(random_pose(noisy, rng)).molecule, sigma)
-        rows.append({"noise_angstrom": sigma, "changed_fraction": changed / trials, "n": trials})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"noise_angstrom": sigma, "changed_fraction": noise_change_rate(mol, sigma, trials, rng),
+                          "n": trials} for sigma in levels])
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ def default_path() -> Path:
 
 
 @st.cache_resource(show_spinner="Loading checkpoint …", max_entries=4)
-def _load(path: str, device: str) -> tuple[InertialAR, dict]:
+def _load(path: str, device: str, stamp: tuple[int, int]) -> tuple[InertialAR, dict]:
+    """The one cached loader, keyed by (path, device) and the file's (mtime, size) stamp, so a
+    checkpoint rewritten on disk (e.g. by a training run) is read again."""
     return load_checkpoint(path, device)
 
 
@@ -65,8 +67,10 @@ def load(path: str | Path, device: str) -> LoadedModel:
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
-    model, meta = _load(str(path.resolve()), device)
-    return LoadedModel(model, meta, path.name, f"{path.resolve()}@{device}", device, True)
+    info = path.stat()
+    stamp = (info.st_mtime_ns, info.st_size)
+    model, meta = _load(str(path.resolve()), device, stamp)
+    return LoadedModel(model, meta, path.name, f"{path.resolve()}@{device}@{stamp[0]}", device, True)
 
 
 def random_fallback(device: str) -> LoadedModel:

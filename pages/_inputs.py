@@ -11,7 +11,14 @@ import numpy as np
 import streamlit as st
 
 from inertialar.data import RawQM9, load_qm9_raw, split_rows
-from inertialar.molecule import ELEMENTS, MAX_ATOMS, Molecule, MoleculeError, from_rdkit, parse_text
+from inertialar.molecule import (
+    ELEMENTS,
+    MAX_ATOMS,
+    Molecule,
+    MoleculeError,
+    from_rdkit,
+    parse_text,
+)
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_SMILES_CHARS = 500
@@ -157,8 +164,8 @@ def _pick_qm9(ns: str) -> Molecule:
 
 
 def canonical_xyz_table(mol: Molecule) -> list[dict]:
-    """Token table rows (order, element, x, y, z in Å) of a molecule already in canonical order."""
-    return [{"order": i, "element": e, "x (Å)": round(float(x), 4), "y (Å)": round(float(y), 4),
+    """Token table rows (order 1-based = sampling step, element, x, y, z in Å) of a canonical molecule."""
+    return [{"order": i + 1, "element": e, "x (Å)": round(float(x), 4), "y (Å)": round(float(y), 4),
              "z (Å)": round(float(z), 4)} for i, (e, (x, y, z)) in enumerate(zip(mol.elements, mol.coords))]
 
 

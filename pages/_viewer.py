@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from html import escape
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 import py3Dmol
@@ -178,7 +178,7 @@ $3Dmolpromise.then(function() {
   function stop() { if (timer) { clearInterval(timer); timer = null; } if (btn) btn.textContent = "\\u25B6 play"; }
   function play() {
     stop(); if (k >= n - 1) show(0);
-    if (btn) btn.textContent = "\\u23F8 pause";
+    if (btn) btn.textContent = "\\u2016 pause";
     timer = setInterval(function() { if (k >= n - 1) { stop(); return; } show(k + 1); },
                         500 / parseFloat(sp ? sp.value : "1"));
   }

@@ -280,7 +280,7 @@ def test_benchmarks_page_charts_committed_tables_and_names_missing_ones(tmp_path
     assert len(at.get("plotly_chart")) == 2  # stability/validity vs CFG, hit rate per group
     assert any("sample_speed.csv lacks column(s) seconds, molecules_per_s" in e.value for e in at.error)
     infos = " ".join(i.value for i in at.info)
-    assert "python benchmarks/distributions.py" in infos and "MODEL_CARD.md" in infos
+    assert "python benchmarks/quality.py" in infos and "MODEL_CARD.md" in infos
 
 
 def test_viewer_html_is_deterministic_offline_and_counts_frames(water, benzene):

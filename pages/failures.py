@@ -1,0 +1,136 @@
+"""Failure inspector: a batch of samples, EDM metrics, and why each failing molecule fails.
+
+Reasons come from ``inertialar.metrics.diagnose`` (valence with bond sum vs allowed, fragments,
+clashes < 0.9 Å, RDKit's sanitize message). An atom's canonical position is the step at which
+the sampler placed it, so the offending atoms' positions say when generation went wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from inertialar.metrics import CLASH_DISTANCE, evaluate
+from inertialar.molecule import to_sdf, to_xyz
+from inertialar.sampler import SampleSettings, sample
+from pages import _checkpoint, _entry, _viewer
+from pages._analysis import (
+    describe_reason,
+    failure_rows,
+    molecule_report,
+    offending_atoms,
+)
+from pages.generate import settings_widgets
+
+VIEW_HEIGHT = 420
+KINDS = ("valence", "fragments", "clash", "sanitize", "ok")
+COLORS = {"valence": "#ff00ff", "fragments": "#ff8c00", "clash": "#00ced1"}  # unlike axis and element colours
+
+
+def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict:
+    bar = st.progress(0.0, text=f"Sampling {settings.n} molecules …")
+    result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f),
+                                                                          text=f"Sampling {settings.n} molecules …"))
+    reports = []
+    for k, mol in enumerate(result.molecules):
+        bar.progress((k + 1) / len(result.molecules), text="Diagnosing …")
+        reports.append(molecule_report(mol, with_reasons=True))
+    bar.empty()
+    metrics = evaluate(result.molecules, smiles=[r.smiles for r in reports])
+    return {"molecules": result.molecules, "reports": reports, "metrics": metrics, "trained": loaded.trained,
+            "table": failure_rows(result.molecules, reports)}
+
+
+def render(loaded: _checkpoint.LoadedModel) -> None:
+    st.title("Failure inspector")
+    st.caption("Generate a batch, measure it with EDM's metrics, and see which atoms break each failing molecule "
+               "and at which step they were placed.")
+    _checkpoint.untrained_warning(loaded)
+    values = settings_widgets("fail", tuple(loaded.model.cfg.groups), 500, 100)
+    settings = SampleSettings(**values, device=loaded.device, batch_size=100)
+    key = hashlib.sha256(repr((loaded.key, values)).encode()).hexdigest()[:16]
+    if st.button("Generate batch", type="primary", key="fail.run"):
+        try:
+            settings.validate(loaded.model.cfg.max_atoms)
+        except ValueError as err:
+            st.error(f"Cannot sample with these settings: {err}")
+        else:
+            if st.session_state.get("fail.key") != key:
+                st.session_state["fail.batch"] = _run(loaded, settings)
+                st.session_state["fail.key"] = key
+    batch = st.session_state.get("fail.batch")
+    if batch is None:
+        st.info("Choose settings and click **Generate batch**.")
+        return
+    if st.session_state.get("fail.key") != key:
+        st.caption("Showing the last batch; the settings have changed since.")
+    show_batch(batch)
+
+
+def show_batch(batch: dict) -> None:
+    if not batch["trained"]:
+        st.warning(f"This batch comes from the {_checkpoint.RANDOM_LABEL}.")
+    m = batch["metrics"]
+    cols = st.columns(5)
+    for col, (label, name) in zip(cols, [("Atom stability", "atom_stability"), ("Molecule stability", "mol_stability"),
+                                          ("Validity", "validity"), ("Uniqueness", "uniqueness"),
+                                          ("Valid × unique", "valid_x_unique")]):
+        col.metric(label, f"{100 * m[name]:.1f} %")
+    table: pd.DataFrame = batch["table"]
+    counts = {k: int(table["reasons"].apply(lambda r, k=k: k in r.split(", ")).sum()) for k in KINDS}
+    st.caption(f"{m['n']} molecules · " + " · ".join(f"{k}: {v}" for k, v in counts.items())
+               + f" (clash = two atoms closer than {CLASH_DISTANCE} Å)")
+    wanted = st.multiselect("Filter by reason", KINDS, default=["valence", "fragments", "clash", "sanitize"],
+                            key="fail.filter", help="Show molecules with any of these reasons ('ok' = no failure).")
+    shown = table[table["reasons"].apply(lambda r: any(k in r.split(", ") for k in wanted))]
+    event = st.dataframe(shown, hide_index=True, key="fail.table", height=280, on_select="rerun",
+                         selection_mode="single-row",
+                         column_config={"details": st.column_config.TextColumn(width="large")})
+    if shown.empty:
+        st.info("No molecule matches this filter.")
+        return
+    ids = shown.index.tolist()
+    rows = event.selection.rows if event is not None else []
+    if rows and rows[0] < len(ids) and st.session_state.get("fail.table_pick") != ids[rows[0]]:
+        st.session_state["fail.table_pick"] = st.session_state["fail.pick"] = ids[rows[0]]  # a row click selects
+    k = st.selectbox("Inspect molecule (or click a table row)", ids, key="fail.pick",
+                     format_func=lambda i: f"#{i + 1} · {table.loc[i, 'reasons']} · {table.loc[i, 'atoms']} atoms")
+    _inspect(batch, int(k))
+    failing = [i for i in ids if table.loc[i, "reasons"] != "ok"]
+    if failing:
+        mols = [batch["molecules"][i] for i in failing]
+        c1, c2 = st.columns(2)
+        c1.download_button(f"Download shown failures (SDF, {len(mols)})",
+                           to_sdf(mols, [batch["reports"][i].bonds for i in failing]),
+                           file_name="inertialar_failures.sdf", mime="chemical/x-mdl-sdfile", key="fail.dl_sdf")
+        c2.download_button(f"Download shown failures (XYZ, {len(mols)})", to_xyz(mols),
+                           file_name="inertialar_failures.xyz", mime="chemical/x-xyz", key="fail.dl_xyz")
+
+
+def _inspect(batch: dict, k: int) -> None:
+    mol, rep = batch["molecules"][k], batch["reports"][k]
+    atoms = offending_atoms(rep.reasons)
+    highlights = [_viewer.Highlight(a, COLORS[kind], kind) for kind, a in atoms.items() if a]
+    labels = sorted({(i, f"{mol.elements[i]}{i + 1}") for a in atoms.values() for i in a})
+    left, right = st.columns([3, 2])
+    with left:
+        html = _viewer.viewer_html([mol], captions=[f"molecule #{k + 1} · {len(mol)} atoms · label = element + step"],
+                                   highlights=[highlights], atom_labels=labels, height=VIEW_HEIGHT)
+        _viewer.show(html, VIEW_HEIGHT)
+    with right:
+        st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}")
+        if not rep.reasons:
+            st.success("No failure: this molecule is stable and valid.")
+            return
+        st.markdown("\n".join(f"- {describe_reason(r, mol)}" for r in rep.reasons))
+        rows = [{"step": i + 1, "element": mol.elements[i], "reason": kind}
+                for kind, a in atoms.items() for i in a]
+        if rows:
+            st.markdown("**Offending atoms and the step that placed them**")
+            st.dataframe(pd.DataFrame(rows).sort_values("step"), hide_index=True, key="fail.atoms")
+
+
+if __name__ == "__main__":  # run by st.navigation (or directly by Streamlit: see _entry)
+    _entry.run_page(lambda: render(_checkpoint.current()))

@@ -1,0 +1,172 @@
+"""Generate page: settings → ``inertialar.sampler.sample`` → molecules built atom by atom.
+
+Results are kept in session state under a key of (model, settings, seed), so reruns (picking
+another molecule, downloading) never sample again and the same settings give the same molecules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from inertialar.frames import canonicalize
+from inertialar.molecule import Molecule, to_sdf, to_xyz
+from inertialar.sampler import SampleResult, SampleSettings, sample
+from pages import _charts, _checkpoint, _entry, _inputs, _viewer
+from pages._analysis import Report, molecule_report
+
+VIEW_HEIGHT = 420
+MAX_CACHED = 8  # generations kept per session
+
+
+@dataclass
+class Generation:
+    result: SampleResult
+    reports: list[Report]
+    trained: bool
+
+
+def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: int) -> dict:
+    """The sampling controls shared with the failure inspector; session keys ``{ns}.*``."""
+    c1, c2 = st.columns(2)
+    present = c1.multiselect("Groups present", groups, key=f"{ns}.present",
+                             help="Functional groups the molecules should contain (classifier-free guidance).")
+    absent = c2.multiselect("Groups absent", groups, key=f"{ns}.absent",
+                            help="Functional groups the molecules should not contain.")
+    c1, c2, c3 = st.columns(3)
+    cfg = c1.slider("CFG scale", 0.0, 5.0, 2.0, 0.1, key=f"{ns}.cfg",
+                    help="Guidance strength s in u + s·(c − u): 0 = unconditional, 1 = conditional, "
+                         ">1 pushes harder towards the requested groups.")
+    temperature = c2.slider("Type temperature", 0.1, 2.0, 1.0, 0.05, key=f"{ns}.temperature",
+                            help="Temperature of the next-atom-type distribution (lower = more typical).")
+    coord_t = c3.slider("Coordinate temperature", 0.1, 2.0, 1.0, 0.05, key=f"{ns}.coord_temperature",
+                        help="Scales the diffusion start noise of each atom's coordinates.")
+    c1, c2, c3 = st.columns(3)
+    steps = c1.number_input("Heun steps per atom", 1, 200, 18, 1, key=f"{ns}.steps",
+                            help="Denoising steps of the coordinate sampler (more = slower, more precise).")
+    seed = c2.number_input("Seed", 0, 2**31 - 1, 0, 1, key=f"{ns}.seed",
+                           help="Same settings and seed give the same molecules.")
+    n = c3.number_input("Number of molecules", 1, max_n, default_n, 1, key=f"{ns}.n")
+    return {"present": tuple(present), "absent": tuple(absent), "cfg_scale": float(cfg),
+            "temperature": float(temperature), "coord_temperature": float(coord_t), "steps": int(steps),
+            "seed": int(seed), "n": int(n)}
+
+
+def _prefix_widgets(max_atoms: int) -> Molecule | None:
+    with st.expander("Fragment to complete (optional)"):
+        if not st.checkbox("Start from a fragment", key="gen.use_prefix",
+                           help="The model continues a canonical prefix: the first k atoms of a molecule "
+                                "in its canonical order and inertial frame."):
+            return None
+        mol = _inputs.pick_molecule("gen.prefix")
+        if mol is None:
+            return None
+        canon = canonicalize(mol).molecule
+        top = min(len(canon), max_atoms - 1)
+        if top < 1:
+            st.error("This molecule is too large to use as a prefix.")
+            return None
+        k = st.slider("Keep the first k canonical atoms", 1, top, min(4, top), key="gen.prefix_k")
+        prefix = _inputs.prefix_of(canon, k)
+        st.caption("Prefix: " + " ".join(f"{e}{i + 1}" for i, e in enumerate(prefix.elements)))
+        return prefix
+
+
+def _result_key(loaded: _checkpoint.LoadedModel, s: SampleSettings) -> str:
+    prefix = s.prefix.to_xyz() if s.prefix is not None else ""
+    text = repr((loaded.key, s.n, s.seed, s.present, s.absent, s.cfg_scale, s.temperature, s.coord_temperature,
+                 s.steps, prefix))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> Generation:
+    """Sample with a progress bar and compute per-molecule reports."""
+    bar = st.progress(0.0, text="Sampling …")
+    result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f), text="Sampling …"))
+    bar.progress(1.0, text="Checking molecules …")
+    reports = [molecule_report(m) for m in result.molecules]
+    bar.empty()
+    return Generation(result, reports, loaded.trained)
+
+
+def render(loaded: _checkpoint.LoadedModel) -> None:
+    st.title("Generate")
+    st.caption("Sample molecules atom by atom in the canonical inertial frame, optionally steered towards "
+               "functional groups with classifier-free guidance.")
+    _checkpoint.untrained_warning(loaded)
+    values = settings_widgets("gen", tuple(loaded.model.cfg.groups), 16, 4)
+    prefix = _prefix_widgets(loaded.model.cfg.max_atoms)
+    settings = SampleSettings(**values, prefix=prefix, device=loaded.device, batch_size=16)
+    key = _result_key(loaded, settings)
+    store: dict[str, Generation] = st.session_state.setdefault("gen.results", {})
+    if st.button("Generate", type="primary", key="gen.run"):
+        try:
+            settings.validate(loaded.model.cfg.max_atoms)
+        except ValueError as err:
+            st.error(f"Cannot sample with these settings: {err}")
+        else:
+            if key not in store:
+                store[key] = run_generation(loaded, settings)
+                while len(store) > MAX_CACHED:
+                    store.pop(next(iter(store)))
+            st.session_state["gen.shown"] = key
+    shown = st.session_state.get("gen.shown")
+    if shown not in store:
+        st.info("Choose settings and click **Generate**.")
+        return
+    if shown != key:
+        st.caption("Showing the last generation; the settings have changed since — click Generate to update.")
+    show_generation(store[shown])
+
+
+def _group_summary(groups: frozenset[str], s: SampleSettings) -> str:
+    parts = [f"{g} {'✓' if g in groups else '✗'}" for g in s.present]
+    parts += [f"no {g} {'✓' if g not in groups else '✗'}" for g in s.absent]
+    return ", ".join(parts) or "—"
+
+
+def show_generation(gen: Generation) -> None:
+    result, reports, s = gen.result, gen.reports, gen.result.settings
+    if not gen.trained:
+        st.warning(f"These molecules come from the {_checkpoint.RANDOM_LABEL}.")
+    table = pd.DataFrame([{"#": k + 1, "atoms": len(m), "SMILES": r.smiles or "(invalid)",
+                           "stable atoms": f"{r.stable_atoms}/{r.n_atoms}", "stable": r.stable, "valid": r.valid,
+                           "requested groups": _group_summary(r.groups, s),
+                           "all groups found": ", ".join(sorted(r.groups)) or "—"}
+                          for k, (m, r) in enumerate(zip(result.molecules, reports))])
+    n_valid = sum(r.valid for r in reports)
+    n_stable = sum(r.stable for r in reports)
+    st.subheader(f"{len(reports)} molecule(s): {n_stable} stable, {n_valid} valid")
+    st.dataframe(table, hide_index=True, key="gen.table")
+    k = st.selectbox("Show molecule", range(len(reports)), key="gen.pick",
+                     format_func=lambda i: f"#{i + 1} · {reports[i].smiles or '(invalid)'} · {len(result.molecules[i])} atoms")
+    k = int(k)
+    rep, traj = reports[k], result.trajectories[k]
+    left, right = st.columns([3, 2])
+    with left:
+        frames, captions = _viewer.trajectory_frames(traj)
+        html = _viewer.viewer_html(frames, captions=captions, newest=True, height=VIEW_HEIGHT, autoplay=True)
+        _viewer.show(html, VIEW_HEIGHT)
+        st.caption("Each frame adds one atom (magenta = newest; H white, C grey, N blue, O red, F gold). Arrows: the canonical inertial axes "
+                   "I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol.")
+    with right:
+        st.plotly_chart(_charts.type_probabilities(traj), key="gen.probs")
+        st.markdown(f"**SMILES:** `{rep.smiles or 'invalid (fails RDKit sanitization)'}`  \n"
+                    f"**Stable:** {'yes' if rep.stable else 'no'} ({rep.stable_atoms}/{rep.n_atoms} atoms)  \n"
+                    f"**Valid:** {'yes' if rep.valid else 'no'}  \n"
+                    f"**Requested groups:** {_group_summary(rep.groups, s)}")
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Download SDF (all)", to_sdf(result.molecules, [r.bonds for r in reports]),
+                       file_name=f"inertialar_seed{s.seed}.sdf", mime="chemical/x-mdl-sdfile", key="gen.dl_sdf")
+    c2.download_button("Download XYZ (all)", to_xyz(result.molecules), file_name=f"inertialar_seed{s.seed}.xyz",
+                       mime="chemical/x-xyz", key="gen.dl_xyz")
+    c3.download_button(f"Trajectory XYZ (#{k + 1})", _viewer.trajectory_xyz(traj, f"molecule {k + 1}"),
+                       file_name=f"inertialar_seed{s.seed}_mol{k + 1}_trajectory.xyz", mime="chemical/x-xyz",
+                       key="gen.dl_traj")
+
+
+if __name__ == "__main__":  # run by st.navigation (or directly by Streamlit: see _entry)
+    _entry.run_page(lambda: render(_checkpoint.current()))
