@@ -39,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--log", default=None, help="the run's log.jsonl (learning curve)")
+    parser.add_argument("--note", default="", help="a remark on this run printed under the learning curve")
     args = parser.parse_args()
     model, meta = load_checkpoint(args.checkpoint)
     cfg = model.cfg
@@ -99,7 +100,7 @@ def main() -> None:
                 pct = [f"{100 * float(r[k]):.1f}%" if r[k] else "–" for k in ("atom_stability", "mol_stability", "validity")]
                 lines.append(f"| {r['step']} | {float(r['epoch']):.2f} | {float(r['wall_hours']):.2f} | {r['hardware']} | "
                              f"{float(r['val_loss']):.4f} | " + " | ".join(pct) + " |")
-        lines.append("")
+        lines += ["", args.note, ""] if args.note else [""]
     lines += ["## Limits", "- Trained for a short time on a 2-core CPU: far from the paper's 2,000 GPU epochs; "
               "see the numbers above before relying on samples.", ""]
     (ROOT / "assets" / "MODEL_CARD.md").write_text("\n".join(lines))
