@@ -24,8 +24,8 @@ from inertialar.transformer import BackboneConfig
 
 ENV_CHECKPOINT = "INERTIALAR_CHECKPOINT"
 RANDOM_LABEL = "untrained random model — results are not meaningful"
-STATE_KEY = "app.model"
-METRIC_KEYS = ("val_loss", "atom_stability", "mol_stability", "validity", "uniqueness", "novelty")  # the LoadedModel of this run, set by the sidebar
+STATE_KEY = "app.model"  # the LoadedModel of this run, set by the sidebar
+METRIC_KEYS = ("val_loss", "atom_stability", "mol_stability", "validity", "uniqueness", "novelty")
 
 
 @dataclass(frozen=True)
