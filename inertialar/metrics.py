@@ -121,7 +121,6 @@ def sanitize_error(mol: Molecule, bonds: np.ndarray | None = None) -> str | None
 def edm_smiles(mol: Molecule, bonds: np.ndarray | None = None) -> str | None:
     """Canonical SMILES of the largest fragment if the whole molecule sanitizes, else None."""
     from rdkit import Chem
-
     from rdkit.rdBase import BlockLogs
 
     rdmol, _ = _sanitized_rdkit(mol, bonds)
