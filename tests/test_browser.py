@@ -5,7 +5,8 @@ Checks that every page loads without an exception box, that Generate draws a non
 canvas inside the viewer iframe and its player steps through the frames, and that no request
 leaves 127.0.0.1. Prints the seconds from the click on Generate to the first drawn frame for
 1 molecule (cold server, then warm) and 16 molecules (``BROWSER_TIMING ...``); with
-``INERTIALAR_RECORD_TIMING=1`` they are also written to ``benchmarks/results/app_timing.csv``.
+``INERTIALAR_RECORD_TIMING=1`` they are also written to ``benchmarks/results/app_timing.csv``;
+``INERTIALAR_TIMING_CHECKPOINT=assets/inertialar_qm9.pt`` times the shipped model instead.
 
 Chromium must be installed (``apt-get install -y chromium``; ``make test`` does it): without it
 these tests fail, they do not skip.
@@ -52,6 +53,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
+    """The tiny random model, or the checkpoint named by INERTIALAR_TIMING_CHECKPOINT (for timings)."""
+    if os.environ.get("INERTIALAR_TIMING_CHECKPOINT"):
+        return Path(os.environ["INERTIALAR_TIMING_CHECKPOINT"]).resolve()
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, InertialAR(tiny_config()).eval(), {"steps": 7})
@@ -231,5 +235,6 @@ def test_generate_draws_the_trajectory_and_the_player_steps(page, server, tiny_c
             w = csv.writer(f)
             w.writerow(["measure", "molecules", "seconds", "model", "browser", "machine"])
             for name, (n, seconds) in timings.items():
-                w.writerow([name, n, f"{seconds:.2f}", "tiny random (tests/conftest.py)",
+                model = os.environ.get("INERTIALAR_TIMING_CHECKPOINT") or "tiny random (tests/conftest.py)"
+                w.writerow([name, n, f"{seconds:.2f}", model,
                             "chromium headless, SwiftShader WebGL", f"{os.cpu_count()} CPU cores"])
