@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from inertialar.atomic import atomic_path
 from inertialar.model import InertialAR, ModelConfig
 
 FORMAT = "inertialar-checkpoint"
@@ -36,42 +37,59 @@ def save_checkpoint(path: str | Path, model: InertialAR, meta: dict, half: bool 
                "meta": meta}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
-def read_payload(path: str | Path) -> dict:
-    """The checkpoint dict, validated for format and version (weights_only: no code runs)."""
-    path = Path(path)
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:120] if text else type(err).__name__
+
+
+# Bounds on a loaded config, so that a foreign file cannot make the loader allocate absurd sizes.
+_LIMITS = {"width": 8192, "depth": 128, "heads": 128, "max_len": 4096, "nystrom_grid": 16}
+
+
+def read_payload(path: str | Path | None = None) -> dict:
+    """The checkpoint dict, validated for format, version and types (weights_only: no code runs)."""
+    path = Path(DEFAULT_CHECKPOINT if path is None else path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt zip, pickle with code, truncated file ...
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path} is not a readable InertialAR checkpoint ({first[:120]})") from None
+        raise CheckpointError(f"{path} is not a readable InertialAR checkpoint ({_first_line(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an InertialAR checkpoint")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {payload.get('version')}; "
                               f"this code reads version {VERSION}")
+    state, config, meta = payload.get("state_dict"), payload.get("config"), payload.get("meta", {})
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} has no valid weights (state_dict must map names to tensors)")
+    if not isinstance(config, dict) or not isinstance(config.get("backbone"), dict) \
+            or not isinstance(config.get("diffusion"), dict) or not isinstance(meta, dict):
+        raise CheckpointError(f"{path} has a malformed config or metadata")
+    for key, limit in _LIMITS.items():
+        value = config["backbone"].get(key, 1)
+        if not isinstance(value, int) or not 1 <= value <= limit:
+            raise CheckpointError(f"{path} has an implausible config value {key}={value!r}")
     return payload
 
 
 def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tuple[InertialAR, dict]:
-    """Model (float32, eval mode, on ``device``) and metadata from a checkpoint file."""
-    payload = read_payload(DEFAULT_CHECKPOINT if path is None else path)
+    """Model (float32, eval mode, on ``device``) and metadata from a checkpoint file (default: shipped)."""
+    path = Path(DEFAULT_CHECKPOINT if path is None else path)
+    payload = read_payload(path)
     try:
         cfg = ModelConfig.from_dict(payload["config"])
         model = InertialAR(cfg)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in payload["state_dict"].items()})
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0][:120]
-        raise CheckpointError(f"{path} does not match this model code ({first})") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        raise CheckpointError(f"{path} does not match this model code ({_first_line(err)})") from None
     try:
         model = model.to(torch.device(device))
-    except (RuntimeError, AssertionError) as err:
-        raise CheckpointError(f"cannot use device {device!r}: {str(err).splitlines()[0][:120]}") from None
-    return model.eval(), dict(payload.get("meta", {}))
+    except (RuntimeError, AssertionError, ValueError) as err:
+        raise CheckpointError(f"cannot use device {device!r}: {_first_line(err)}") from None
+    return model.eval(), dict(payload["meta"]) if "meta" in payload else {}

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (UsageError, MoleculeError, CheckpointError, FileNotFoundError) as err:
+    except (UsageError, MoleculeError, CheckpointError, OSError) as err:
         print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ValueError as err:  # settings validation and similar one-line messages

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inertialar.atomic import atomic_path
 from inertialar.molecule import ELEMENTS, Molecule
 
 SPLITS = {"train": (0, 100_000), "valid": (100_000, 117_748), "test": (117_748, 130_831)}
@@ -160,10 +161,9 @@ def _cache_path(split: str) -> Path:
 
 def save_tokenset(ts: TokenSet, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez(tmp, types=ts.types, coords=ts.coords, offsets=ts.offsets, smiles=ts.smiles.astype(str),
-             groups=ts.groups, index=ts.index)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, types=ts.types, coords=ts.coords, offsets=ts.offsets, smiles=ts.smiles.astype(str),
+                 groups=ts.groups, index=ts.index)
 
 
 def load_tokenset(path: Path) -> TokenSet:

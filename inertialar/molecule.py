@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inertialar.atomic import atomic_path
+
 ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F")  # the QM9 alphabet, in token order
 MAX_ATOMS = 1000
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -243,6 +245,5 @@ def write_molecules(path: str | Path, molecules: list[Molecule], bonds: list[np.
         raise MoleculeError(f"unsupported output format {suffix or path.name!r}; use .xyz or .sdf")
     if not path.parent.exists():
         raise MoleculeError(f"output folder {path.parent} does not exist")
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -2,7 +2,8 @@
 
 ``train(cfg)`` runs in one process or under ``torchrun --nproc_per_node=K`` unchanged (gloo on
 CPU, nccl on CUDA; each rank takes every K-th batch of one shared shuffled list). State lives in
-``cfg.run_dir`` (outside git): ``state.pt`` (weights, EMA, optimizer, step, RNG — resumable),
+``cfg.run_dir`` (outside git): ``state.pt`` (weights, EMA, optimizer, model config, step,
+epoch position, generator state — resumable),
 ``ema.pt`` (an EMA checkpoint in the one checkpoint format) and ``log.jsonl`` (train and eval
 records). bf16 autocast is used on CUDA only (on these CPUs it is >15× slower).
 """
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from inertialar.atomic import atomic_path
 from inertialar.checkpoint import load_checkpoint, save_checkpoint
 from inertialar.data import TokenSet, bucketed_batches, cache_dir, load_split, split_hash
 from inertialar.model import ABSENT, PRESENT, UNSPECIFIED, InertialAR, ModelConfig, count_parameters
@@ -132,6 +134,39 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def _restore(state_path: Path, cfg: TrainConfig, model, ema, opt, gen, device) -> dict:
+    """Load a resumable state into model/EMA/optimizer/generator; a one-line ValueError if it does not fit."""
+    try:
+        st = torch.load(state_path, map_location=device, weights_only=True)
+    except Exception as err:  # corrupt or truncated file
+        raise ValueError(f"cannot read training state {state_path}: {str(err).strip()[:120] or type(err).__name__}") from None
+    if st.get("model_config", cfg.model.to_dict()) != cfg.model.to_dict():
+        raise ValueError(f"{state_path} was trained with another model config; resume with the same flags "
+                         f"(saved: {st['model_config']['backbone']})")
+    if st.get("world_size", 1) != int(os.environ.get("WORLD_SIZE", "1")):
+        raise ValueError(f"{state_path} was written by {st.get('world_size')} processes; resume with as many")
+    try:
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+    except (KeyError, RuntimeError) as err:
+        raise ValueError(f"{state_path} does not fit this model: {str(err).splitlines()[0][:120]}") from None
+    if "rng" in st:
+        gen.set_state(st["rng"].cpu())  # generator states are CPU byte tensors
+    return st
+
+
+def _any_rank(flag: bool, world: int, device) -> bool:
+    """True on every rank if it is true on any (so all ranks stop after the same step)."""
+    if world == 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train until ``cfg.epochs`` or ``cfg.max_minutes``; returns the last log record."""
     rank, world = _distributed()
@@ -147,7 +182,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     train_ts, valid_ts = load_split("train"), load_split("valid")
     lengths = train_ts.lengths if cfg.limit_train is None else train_ts.lengths[: cfg.limit_train]
     model = InertialAR(cfg.model).to(device)
-    if cfg.init_from and not resume:
+    state_path = run / "state.pt"
+    resuming = resume and state_path.exists()
+    if cfg.init_from and not resuming:
         model.load_state_dict(load_checkpoint(cfg.init_from)[0].state_dict())
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
@@ -157,98 +194,98 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         (decay if p.dim() >= 2 and "alpha" not in name else no_decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
-    step, epoch, wall_s, tokens_seen = 0, 0, 0.0, 0
-    state_path = run / "state.pt"
-    if resume and state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["opt"])
-        step, epoch, wall_s, tokens_seen = st["step"], st["epoch"], st["wall_s"], st["tokens"]
-    net = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
-
-    gen = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank + step)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank)
     batches_per_epoch = len(bucketed_batches(lengths, cfg.batch_tokens, np.random.default_rng(0))) // world
     total_steps = int(cfg.epochs * batches_per_epoch)
+    step, epoch, epoch_start, wall_s, tokens_seen = 0, 0, 0, 0.0, 0
+    if resuming:
+        st = _restore(state_path, cfg, model, ema, opt, gen, device)
+        step, epoch, wall_s, tokens_seen = st["step"], st["epoch"], st["wall_s"], st["tokens"]
+        epoch_start = st.get("epoch_start", epoch * batches_per_epoch)  # states written before epoch_start existed
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
     meta_base = {"split_hash": split_hash(), "train_config": {k: v for k, v in asdict(cfg).items() if k != "model"},
                  "parameters": count_parameters(model), "device": torch.cuda.get_device_name(device)
                  if device.type == "cuda" else "cpu", "world_size": world}
 
-    def save() -> None:
-        if rank != 0:
-            return
-        tmp = run / "state.pt.partial"
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                    "step": step, "epoch": epoch, "wall_s": wall_s, "tokens": tokens_seen}, tmp)
-        tmp.replace(state_path)
-        save_checkpoint(run / "ema.pt", ema, {**meta_base, "steps": step, "epochs": epoch_float(),
-                                               "wall_hours": wall_s / 3600})
-
     def epoch_float() -> float:
         return step / max(1, batches_per_epoch)
 
-    interrupted = []  # SIGTERM / Ctrl-C: finish the step, save, stop
+    def save() -> None:
+        if rank != 0:
+            return
+        with atomic_path(state_path) as tmp:
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "model_config": cfg.model.to_dict(), "world_size": world, "rng": gen.get_state(),
+                        "step": step, "epoch": epoch, "epoch_start": epoch_start, "wall_s": wall_s,
+                        "tokens": tokens_seen}, tmp)
+        save_checkpoint(run / "ema.pt", ema, {**meta_base, "steps": step, "epochs": epoch_float(),
+                                               "wall_hours": wall_s / 3600})
 
-    def request_stop(signum, frame) -> None:
-        interrupted.append(signum)
-
+    interrupted: list[int] = []  # SIGTERM / Ctrl-C: finish the step, save, stop
+    old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old_handlers[sig] = signal.signal(sig, lambda signum, frame: interrupted.append(signum))
     t_start = time.time()
     wall0 = wall_s
     last_save = last_eval = time.time()
     record: dict = {}
     stop = False
-    while not stop and step < total_steps:
-        batches = bucketed_batches(lengths, cfg.batch_tokens, np.random.default_rng(cfg.seed + epoch))
-        batches = batches[: len(batches) // world * world][rank::world]
-        skip = step - epoch * batches_per_epoch  # resume mid-epoch
-        bar = tqdm(batches[skip:], desc=f"epoch {epoch}", disable=not progress or rank != 0, unit="batch",
-                   mininterval=1.0 if sys.stderr.isatty() else 60.0)
-        t_tok, n_tok = time.time(), 0
-        for idx in bar:
-            model.train()
-            for g in opt.param_groups:
-                g["lr"] = lr_at(step, total_steps, cfg)
-            b = collate(train_ts, idx, device)
-            states = condition_states(b["labels"], cfg.p_drop_group, cfg.p_drop_all, gen)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = net(b["types"], b["coords"], b["lengths"], states, gen)
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - cfg.ema)
-            step += 1
-            n_tok += int(b["lengths"].sum()) * world
-            tokens_seen += int(b["lengths"].sum()) * world
-            wall_s = wall0 + time.time() - t_start
-            if step % 25 == 0:
-                tok_s = n_tok / max(1e-9, time.time() - t_tok)
-                record = {"kind": "train", "step": step, "epoch": round(epoch_float(), 4), "wall_hours": wall_s / 3600,
-                          "loss": float(out["loss"].detach()), "ce": float(out["ce"]), "diffusion": float(out["diffusion"]),
-                          "lr": opt.param_groups[0]["lr"], "tokens_per_s": tok_s, "device": meta_base["device"]}
-                log.write(record)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", ce=f"{record['ce']:.3f}", tok_s=f"{tok_s:.0f}")
-                t_tok, n_tok = time.time(), 0
-            if time.time() - last_save > cfg.save_every_minutes * 60:
-                save()
-                last_save = time.time()
-            if rank == 0 and time.time() - last_eval > cfg.eval_every_minutes * 60:
-                log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s))
-                last_eval = time.time()
-            if interrupted or (cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60):
-                stop = True
-                break
-            if step >= total_steps:
-                break
-        else:
-            epoch += 1
+    try:
+        while not stop and step < total_steps:
+            batches = bucketed_batches(lengths, cfg.batch_tokens, np.random.default_rng(cfg.seed + epoch))
+            batches = batches[: len(batches) // world * world][rank::world]
+            skip = max(0, step - epoch_start)  # resume mid-epoch
+            bar = tqdm(batches[skip:], desc=f"epoch {epoch}", disable=not progress or rank != 0, unit="batch",
+                       mininterval=1.0 if sys.stderr.isatty() else 60.0)
+            t_tok, n_tok = time.time(), 0
+            for idx in bar:
+                model.train()
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, total_steps, cfg)
+                b = collate(train_ts, idx, device)
+                states = condition_states(b["labels"], cfg.p_drop_group, cfg.p_drop_all, gen)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    out = net(b["types"], b["coords"], b["lengths"], states, gen)
+                opt.zero_grad(set_to_none=True)
+                out["loss"].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                opt.step()
+                with torch.no_grad():
+                    for pe, pm in zip(ema.parameters(), model.parameters()):
+                        pe.lerp_(pm, 1 - cfg.ema)
+                step += 1
+                n_tok += int(b["lengths"].sum()) * world
+                tokens_seen += int(b["lengths"].sum()) * world
+                wall_s = wall0 + time.time() - t_start
+                if step % 25 == 0:
+                    tok_s = n_tok / max(1e-9, time.time() - t_tok)
+                    record = {"kind": "train", "step": step, "epoch": round(epoch_float(), 4),
+                              "wall_hours": wall_s / 3600, "loss": float(out["loss"].detach()), "ce": float(out["ce"]),
+                              "diffusion": float(out["diffusion"]), "lr": opt.param_groups[0]["lr"],
+                              "tokens_per_s": tok_s, "device": meta_base["device"]}
+                    log.write(record)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", ce=f"{record['ce']:.3f}", tok_s=f"{tok_s:.0f}")
+                    t_tok, n_tok = time.time(), 0
+                if time.time() - last_save > cfg.save_every_minutes * 60:
+                    save()
+                    last_save = time.time()
+                if rank == 0 and time.time() - last_eval > cfg.eval_every_minutes * 60:
+                    log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s))
+                    last_eval = time.time()
+                timed_out = cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60
+                if _any_rank(bool(interrupted) or timed_out, world, device):
+                    stop = True
+                    break
+                if step >= total_steps:
+                    break
+            else:
+                epoch += 1
+                epoch_start = step
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
     save()
     if rank == 0:
         final = evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, samples=False)

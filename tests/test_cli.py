@@ -158,3 +158,11 @@ def test_sample_rejects_bad_checkpoints_and_outputs(tmp_path):
 def test_unknown_command_is_exit_2():
     assert_bad_input(run_main("frobnicate"))
     assert_bad_input(run_cli("evaluate", "/nonexistent/file.xyz"))  # a real process: no traceback either
+
+
+def test_output_path_that_is_a_directory_is_exit_2_and_leaves_no_debris(tmp_path):
+    src = tmp_path / "w.xyz"
+    src.write_text(WATER)
+    (tmp_path / "d.xyz").mkdir()
+    assert_bad_input(run_main("canonicalize", str(src), "--out", str(tmp_path / "d.xyz")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.xyz", "w.xyz"]

@@ -217,3 +217,23 @@ def test_condition_changes_the_type_distribution(tiny_model):
         cache = tiny_model.new_cache(2)
         logits = tiny_model.type_logits(tiny_model.condition_step(groups, cache))
     assert not torch.allclose(logits[0], logits[1])
+
+
+def test_malformed_checkpoint_payloads_give_one_line_errors(tiny_model, tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, tiny_model, {})
+    base = torch.load(good, weights_only=True)
+    variants = {
+        "state_list": {**base, "state_dict": [1, 2]},
+        "state_value": {**base, "state_dict": {"x": 3}},
+        "config_list": {**base, "config": {**base["config"], "backbone": [1]}},
+        "meta_list": {**base, "meta": [1]},
+        "huge_grid": {**base, "config": {**base["config"], "backbone": {**base["config"]["backbone"], "nystrom_grid": 60}}},
+        "version": {**base, "version": 99},
+    }
+    for name, payload in variants.items():
+        path = tmp_path / f"{name}.pt"
+        torch.save(payload, path)
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(path)
+        assert "\n" not in str(err.value), name

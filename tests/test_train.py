@@ -72,3 +72,12 @@ def test_two_process_gloo_ddp_run(small_cache, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     _, meta = load_checkpoint(tmp_path / "ddp" / "ema.pt")
     assert meta["world_size"] == 2 and meta["steps"] > 0
+
+
+def test_resume_with_another_model_config_is_a_clear_error(small_cache, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(run, epochs=0.5), progress=False)
+    other = _cfg(run, epochs=1)
+    other.model.backbone.depth = 3
+    with pytest.raises(ValueError, match="another model config"):
+        train(other, resume=True, progress=False)
