@@ -24,7 +24,7 @@ from inertialar.molecule import ELEMENTS, Molecule
 
 SPLITS = {"train": (0, 100_000), "valid": (100_000, 117_748), "test": (117_748, 130_831)}
 N_QM9 = 130_831
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def cache_dir() -> Path:

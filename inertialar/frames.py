@@ -35,7 +35,6 @@ The rule (InertialAR, arXiv 2510.27497, made total where the reference code is n
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,7 +118,7 @@ def _compare(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[int, float]:
 def _class_sorted(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Atom indices sorted by class, then by geometry within the class.
 
-    Within a class, coordinates are compared axis by axis (tolerantly), starting with the axis
+    Within a class, atoms are ordered by ``tolerant_order`` of their coordinates, starting with the axis
     along which the class is clearly most spread out (variance ≥ 1.2× any other), else x, y, z.
     Mirror-image pairs (the two H of a CH2) thus split along the axis that tells them apart
     instead of on a near-tie, which keeps the order stable under small coordinate noise.
@@ -134,17 +133,31 @@ def _class_sorted(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     top = var.argmax(axis=1)
     clear = (counts > 1) & (ranked[:, 2] > 1.2 * ranked[:, 1]) & (ranked[:, 2] > TIE_TOL**2)
     perms = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])[np.where(clear, top, 0)]  # (K, 3) axis order
-    yp = np.take_along_axis(y, perms[inv], axis=1).tolist()  # (N, 3) coordinates in comparison order
+    yp = np.take_along_axis(y, perms[inv], axis=1)  # (N, 3) coordinates in comparison order
+    order = [int(i) for c in range(len(counts)) for i in np.flatnonzero(inv == c)[tolerant_order(yp[inv == c])]]
+    return np.array(order, dtype=np.int64)
 
-    def cmp(i: int, j: int) -> int:
-        if classes[i] != classes[j]:
-            return -1 if classes[i] < classes[j] else 1
-        for a, b in zip(yp[i], yp[j]):
-            if abs(a - b) > TIE_TOL:
-                return -1 if a < b else 1
-        return 0
 
-    return np.array(sorted(range(len(y)), key=functools.cmp_to_key(cmp)), dtype=np.int64)
+def tolerant_order(rows: np.ndarray, tol: float = TIE_TOL) -> np.ndarray:
+    """Row indices in lexicographic order where values closer than ``tol`` count as tied.
+
+    Column by column, sorted values are split into clusters wherever a gap exceeds ``tol`` (chains
+    of near-ties stay together), and each cluster is ordered by the next column. Unlike a tolerant
+    pairwise comparison this order is transitive, so it never depends on the order of the rows.
+    Rows tied in every column are ordered by their exact values (they differ by less than tol).
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+
+    def order(idx: np.ndarray, col: int) -> list[int]:
+        if len(idx) <= 1:
+            return idx.tolist()
+        if col == rows.shape[1]:
+            return idx[np.lexsort(rows[idx].T[::-1])].tolist()
+        idx = idx[np.argsort(rows[idx, col], kind="stable")]
+        breaks = np.flatnonzero(np.diff(rows[idx, col]) > tol) + 1
+        return [i for group in np.split(idx, breaks) for i in order(group, col + 1)]
+
+    return np.array(order(np.arange(len(rows)), 0), dtype=np.int64)
 
 
 def _in_plane_directions(r: np.ndarray, w: np.ndarray, classes: np.ndarray, normal: np.ndarray | None):
@@ -209,10 +222,7 @@ def inertial_frame(coords: np.ndarray, classes: np.ndarray) -> Frame:
         y = r @ axes.T  # (N, 3) coordinates in the candidate frame, Å
         key = np.concatenate([-(w @ y), y[_class_sorted(y, classes)].ravel()])
         keyed.append((key, axes, anchors))
-    best = 0
-    for k in range(1, len(keyed)):
-        if _compare(keyed[k][0], keyed[best][0], TIE_TOL)[0] < 0:
-            best = k
+    best = int(tolerant_order(np.stack([key for key, _, _ in keyed]))[0])
     margins = [_compare(keyed[k][0], keyed[best][0], TIE_TOL)[1] for k in range(len(keyed)) if k != best]
     n_equal = 1 + sum(m == float("inf") for m in margins)  # symmetry images of the winner
     _, axes, anchors = keyed[best]

@@ -99,3 +99,14 @@ def test_qm9_test_molecules_are_invariant_under_pose_and_permutation():
     failures = [m.title for m in raw.molecules
                 if not same_sequence(canonicalize(m).molecule, canonicalize(random_pose(m, rng)).molecule)]
     assert len(failures) / len(rows) <= 0.005, failures
+
+
+def test_tolerant_order_does_not_depend_on_row_order():
+    from itertools import permutations
+
+    from inertialar.frames import tolerant_order
+
+    rows = np.array([[0.0016, 0, 1], [0.0008, 1, 0], [0, 2, 2]])  # a chain of near-ties in x
+    results = {tuple(np.array(p)[tolerant_order(rows[list(p)])]) for p in permutations(range(3))}
+    assert results == {(0, 1, 2)}  # the chain is one cluster, ordered by y
+    assert list(tolerant_order(np.array([[1.0, 0], [0.0, 5]]))) == [1, 0]
