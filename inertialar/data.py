@@ -28,6 +28,7 @@ CACHE_VERSION = 3
 
 
 def cache_dir() -> Path:
+    """Where processed data and runs live: $INERTIALAR_CACHE or ~/.cache/inertialar."""
     return Path(os.environ.get("INERTIALAR_CACHE", Path.home() / ".cache" / "inertialar"))
 
 
@@ -79,6 +80,7 @@ def edm_permutation() -> np.ndarray:
 
 
 def split_rows(split: str) -> np.ndarray:
+    """Row numbers (file order) of the EDM split ``train``, ``valid`` or ``test``."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     lo, hi = SPLITS[split]

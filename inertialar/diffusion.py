@@ -18,9 +18,14 @@ from torch import nn
 
 from inertialar.georope import fourier_features
 
+N_FREQS = 6  # Fourier features of the noisy coordinates fed to the denoiser
+MAX_FREQ = 4.0  # rad per (c_in-scaled) unit
+
 
 @dataclass
 class DiffusionConfig:
+    """Denoiser size, EDM noise distribution (training) and Karras schedule (sampling); σ in Å."""
+
     width: int = 256
     depth: int = 3
     sigma_data: float = 1.4  # Å
@@ -55,7 +60,7 @@ class Denoiser(nn.Module):
         super().__init__()
         w = cfg.width
         self.cfg = cfg
-        self.inp = nn.Linear(3 + 2 * 3 * 6, w)
+        self.inp = nn.Linear(3 + 2 * 3 * N_FREQS, w)
         self.time = nn.Sequential(nn.Linear(32, w), nn.SiLU(), nn.Linear(w, w))
         self.cond = nn.Linear(z_width, w)
         self.blocks = nn.ModuleList(ResBlock(w) for _ in range(cfg.depth))
@@ -67,7 +72,7 @@ class Denoiser(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = self.inp(torch.cat([x, fourier_features(x, 6, max_freq=4.0)], dim=-1))
+        h = self.inp(torch.cat([x, fourier_features(x, N_FREQS, max_freq=MAX_FREQ)], dim=-1))
         half = torch.arange(16, device=x.device, dtype=x.dtype)
         t = c_noise.unsqueeze(-1) * torch.exp(-math.log(1000.0) * half / 16) * 1000.0
         c = self.time(torch.cat([t.sin(), t.cos()], dim=-1)) + self.cond(z)

@@ -29,6 +29,8 @@ N_COORD_FREQS = 6
 
 @dataclass
 class ModelConfig:
+    """Everything needed to rebuild the model (stored in every checkpoint)."""
+
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     groups: tuple[str, ...] = GROUP_NAMES
@@ -53,6 +55,12 @@ class ModelConfig:
 
 
 class InertialAR(nn.Module):
+    """Backbone + type head + diffusion coordinate head + functional-group condition token.
+
+    ``forward`` gives training losses for a padded batch; ``condition_step``/``atom_step`` feed
+    one token at a time through a KV cache for the sampler.
+    """
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

@@ -24,6 +24,9 @@ from inertialar.tokenizer import EOS, molecule_to_tokens, tokens_to_molecule
 
 @dataclass
 class SampleSettings:
+    """What to sample. Molecules are drawn batch after batch from one generator seeded with
+    ``seed``, so the same settings (batch_size included) give identical molecules."""
+
     n: int = 16
     seed: int = 0
     present: tuple[str, ...] = ()
@@ -77,6 +80,8 @@ class Trajectory:
 
 @dataclass
 class SampleResult:
+    """Molecules (canonical order and frame, Å) with one trajectory each, and the settings used."""
+
     molecules: list[Molecule]
     trajectories: list[Trajectory]
     settings: SampleSettings = field(repr=False, default=None)

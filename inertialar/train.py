@@ -33,6 +33,8 @@ from inertialar.model import ABSENT, PRESENT, UNSPECIFIED, InertialAR, ModelConf
 
 @dataclass
 class TrainConfig:
+    """A training run: model, data budget, optimiser, schedule, guidance dropout, bookkeeping."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     run_dir: str = str(cache_dir() / "runs" / "default")
     epochs: float = 200.0  # length of the cosine schedule
@@ -79,6 +81,7 @@ def condition_states(labels: torch.Tensor, p_group: float, p_all: float, gen: to
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to cfg.min_lr_frac·lr at ``total`` steps."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
@@ -86,6 +89,8 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 class Logger:
+    """Appends JSON records to the run's log.jsonl (rank 0 only)."""
+
     def __init__(self, path: Path, enabled: bool):
         self.path, self.enabled = path, enabled
 

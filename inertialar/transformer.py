@@ -20,6 +20,8 @@ from inertialar.georope import NystromFeatures, apply_rope, distance_bias, rope3
 
 @dataclass
 class BackboneConfig:
+    """Transformer size and GeoRoPE settings (positions in Å)."""
+
     width: int = 192
     depth: int = 6
     heads: int = 6
@@ -47,6 +49,8 @@ class KVCache:
 
 
 class Attention(nn.Module):
+    """Causal multi-head attention: RoPE-3D on ``rope_heads`` heads, Nyström distance bias on all."""
+
     def __init__(self, cfg: BackboneConfig):
         super().__init__()
         self.cfg = cfg
@@ -90,6 +94,8 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
+    """Pre-LayerNorm transformer block: attention then MLP, each residual."""
+
     def __init__(self, cfg: BackboneConfig):
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.width)
