@@ -134,8 +134,8 @@ def _class_sorted(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     clear = (counts > 1) & (ranked[:, 2] > 1.2 * ranked[:, 1]) & (ranked[:, 2] > TIE_TOL**2)
     perms = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])[np.where(clear, top, 0)]  # (K, 3) axis order
     yp = np.take_along_axis(y, perms[inv], axis=1)  # (N, 3) coordinates in comparison order
-    order = [int(i) for c in range(len(counts)) for i in np.flatnonzero(inv == c)[tolerant_order(yp[inv == c])]]
-    return np.array(order, dtype=np.int64)
+    groups = np.split(np.argsort(inv, kind="stable"), np.cumsum(counts)[:-1])  # members per class, in class order
+    return np.concatenate([g if len(g) == 1 else g[tolerant_order(yp[g])] for g in groups]).astype(np.int64)
 
 
 def tolerant_order(rows: np.ndarray, tol: float = TIE_TOL) -> np.ndarray:
@@ -151,6 +151,12 @@ def tolerant_order(rows: np.ndarray, tol: float = TIE_TOL) -> np.ndarray:
     def order(idx: np.ndarray, col: int) -> list[int]:
         if len(idx) <= 1:
             return idx.tolist()
+        if len(idx) == 2:  # the common case, without numpy overhead: first column that differs decides
+            a, b = rows[idx[0]], rows[idx[1]]
+            for c in range(col, rows.shape[1]):
+                if abs(a[c] - b[c]) > tol:
+                    return idx.tolist() if a[c] < b[c] else idx[::-1].tolist()
+            return idx[np.lexsort(rows[idx].T[::-1])].tolist()
         if col == rows.shape[1]:
             return idx[np.lexsort(rows[idx].T[::-1])].tolist()
         idx = idx[np.argsort(rows[idx, col], kind="stable")]
