@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu")
     t.set_defaults(func=cmd_train)
 
+    from inertialar.sampler import SampleSettings
+
+    d = SampleSettings()  # the one home of sampler defaults
     s = sub.add_parser("sample", help="sample molecules to .xyz or .sdf")
     s.add_argument("--n", type=_positive_int, default=100)
     s.add_argument("--seed", type=int, default=0)
@@ -221,10 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--group", action="append", default=[], help="require a functional group (repeatable)")
     s.add_argument("--no-group", action="append", default=[], help="forbid a functional group (repeatable)")
     s.add_argument("--cfg-scale", type=_finite, default=2.0)
-    s.add_argument("--temperature", type=_finite, default=1.0, help="atom-type temperature")
-    s.add_argument("--coord-temperature", type=_finite, default=1.0)
-    s.add_argument("--steps", type=_positive_int, default=18, help="Heun steps per atom")
-    s.add_argument("--batch-size", type=_positive_int, default=500)
+    s.add_argument("--temperature", type=_finite, default=d.temperature, help="atom-type temperature")
+    s.add_argument("--coord-temperature", type=_finite, default=d.coord_temperature,
+                   help="scales the diffusion start noise")
+    s.add_argument("--steps", type=_positive_int, default=d.steps, help="Heun steps per atom")
+    s.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
+                   help="molecules per batch (part of the seed's meaning)")
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=cmd_sample)
 
