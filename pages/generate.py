@@ -30,7 +30,9 @@ class Generation:
 
 
 def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: int) -> dict:
-    """The sampling controls shared with the failure inspector; session keys ``{ns}.*``."""
+    """The sampling controls shared with the failure inspector; session keys ``{ns}.*``; defaults
+    from ``SampleSettings``."""
+    d = SampleSettings()
     c1, c2 = st.columns(2)
     present = c1.multiselect("Groups present", groups, key=f"{ns}.present",
                              help="Functional groups the molecules should contain (classifier-free guidance).")
@@ -40,12 +42,12 @@ def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: in
     cfg = c1.slider("CFG scale", 0.0, 5.0, 2.0, 0.1, key=f"{ns}.cfg",
                     help="Guidance strength s in u + s·(c − u): 0 = unconditional, 1 = conditional, "
                          ">1 pushes harder towards the requested groups.")
-    temperature = c2.slider("Type temperature", 0.1, 2.0, 1.0, 0.05, key=f"{ns}.temperature",
+    temperature = c2.slider("Type temperature", 0.1, 2.0, d.temperature, 0.05, key=f"{ns}.temperature",
                             help="Temperature of the next-atom-type distribution (lower = more typical).")
-    coord_t = c3.slider("Coordinate temperature", 0.1, 2.0, 1.0, 0.05, key=f"{ns}.coord_temperature",
+    coord_t = c3.slider("Coordinate temperature", 0.1, 2.0, d.coord_temperature, 0.05, key=f"{ns}.coord_temperature",
                         help="Scales the diffusion start noise of each atom's coordinates.")
     c1, c2, c3 = st.columns(3)
-    steps = c1.number_input("Heun steps per atom", 1, 200, 18, 1, key=f"{ns}.steps",
+    steps = c1.number_input("Heun steps per atom", 1, 200, d.steps, 1, key=f"{ns}.steps",
                             help="Denoising steps of the coordinate sampler (more = slower, more precise).")
     seed = c2.number_input("Seed", 0, 2**31 - 1, 0, 1, key=f"{ns}.seed",
                            help="Same settings and seed give the same molecules.")
