@@ -33,7 +33,7 @@ class SampleSettings:
     absent: tuple[str, ...] = ()
     cfg_scale: float = 1.0
     temperature: float = 1.0  # type distribution
-    coord_temperature: float = 1.0  # scales the diffusion start noise
+    coord_temperature: float = 0.5  # scales the diffusion start noise (chosen by benchmarks/sampler_sweep.py)
     steps: int = 18  # Heun steps per atom
     batch_size: int = 500
     device: str = "cpu"
