@@ -84,7 +84,18 @@ def main() -> None:
         f"{defaults.coord_temperature}; CLI CFG scale 2 (used only when groups are given); batch {defaults.batch_size}.",
         "",
     ]
-    for name in ("quality.md", "canonicalization.md"):
+    speed = []
+    for name, label, key, unit in (("train_speed.csv", "training", "tokens_per_s", "non-padding tokens/s"),
+                                   ("sample_speed.csv", "sampling", "molecules_per_s", "molecules/s (1,000, whole process)")):
+        path = RESULTS / name
+        if path.exists():
+            with path.open() as f:
+                row = list(csv.DictReader(f))[-1]
+            speed.append(f"- {label}: {float(row[key]):.1f} {unit} on {row['device']} "
+                         f"(`python -m inertialar bench {'train' if label == 'training' else 'sample'}`)")
+    if speed:
+        lines += ["## Speed", *speed, ""]
+    for name in ("quality.md", "sampler_sweep.md", "canonicalization.md"):
         path = RESULTS / name
         if path.exists():
             lines += [line.replace("# ", "## ", 1) if line.startswith("# ") else line
