@@ -126,12 +126,13 @@ def _process(args: tuple[Molecule, str]):
     from inertialar.frames import canonicalize
     from inertialar.groups import group_vector
     from inertialar.metrics import edm_smiles
+    from inertialar.tokenizer import molecule_to_tokens
 
     mol, qm9_smiles = args
     canon = canonicalize(mol).molecule
     smiles = edm_smiles(canon)
-    types = np.array([ELEMENTS.index(e) for e in canon.elements], dtype=np.int8)
-    return types, canon.coords.astype(np.float32), smiles or "", group_vector(smiles or qm9_smiles)
+    types, coords = molecule_to_tokens(canon)
+    return types.astype(np.int8), coords.astype(np.float32), smiles or "", group_vector(smiles or qm9_smiles)
 
 
 def build_tokenset(molecules: list[Molecule], qm9_smiles: list[str], index: np.ndarray, workers: int = 2,

@@ -105,14 +105,10 @@ def symmetry_classes(mol: Molecule):
     return ranks, rdmol
 
 
-def _compare(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[int, float]:
-    """Tolerant lexicographic comparison: (sign, |first difference|), (0, inf) if all equal."""
-    diff = a - b
-    big = np.flatnonzero(np.abs(diff) > tol)
-    if big.size == 0:
-        return 0, float("inf")
-    d = diff[big[0]]
-    return (-1 if d < 0 else 1), float(abs(d))
+def _first_difference(a: np.ndarray, b: np.ndarray, tol: float) -> float:
+    """|first entry-wise difference larger than tol| of two keys; inf when they agree within tol."""
+    big = np.flatnonzero(np.abs(a - b) > tol)
+    return float("inf") if big.size == 0 else float(abs(a[big[0]] - b[big[0]]))
 
 
 def _class_sorted(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -229,7 +225,7 @@ def inertial_frame(coords: np.ndarray, classes: np.ndarray) -> Frame:
         key = np.concatenate([-(w @ y), y[_class_sorted(y, classes)].ravel()])
         keyed.append((key, axes, anchors))
     best = int(tolerant_order(np.stack([key for key, _, _ in keyed]))[0])
-    margins = [_compare(keyed[k][0], keyed[best][0], TIE_TOL)[1] for k in range(len(keyed)) if k != best]
+    margins = [_first_difference(keyed[k][0], keyed[best][0], TIE_TOL) for k in range(len(keyed)) if k != best]
     n_equal = 1 + sum(m == float("inf") for m in margins)  # symmetry images of the winner
     _, axes, anchors = keyed[best]
     return Frame(centre, axes, lam, gaps, anchors, min(margins, default=float("inf")), len(keyed), n_equal)
