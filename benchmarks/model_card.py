@@ -95,6 +95,8 @@ def main() -> None:
                          f"(`python -m inertialar bench {'train' if label == 'training' else 'sample'}`)")
     if speed:
         lines += ["## Speed", *speed, ""]
+    lines += ["Plots of the tables below: `python benchmarks/plots.py` → `benchmarks/results/plots/` "
+              "(cfg_hit_rates.png, distributions.png, sampler_sweep.png, canonicalization_noise.png).", ""]
     for name in ("quality.md", "sampler_sweep.md", "canonicalization.md"):
         path = RESULTS / name
         if path.exists():
@@ -104,13 +106,16 @@ def main() -> None:
             lines += [f"_{name} not produced yet: see the README's benchmark commands._", ""]
     if curve_path.exists():
         lines += ["## Learning curve (`assets/learning_curve.csv`; 200 unconditional samples per point)", "",
-                  "| step | epoch | hours | hardware | val loss | atom stab. | mol. stab. | validity |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "![learning curve](../benchmarks/results/plots/learning_curve.png)", "",
+                  "| step | epoch | hours | hardware | val loss | val CE | val diffusion | atom stab. | mol. stab. "
+                  "| validity | valid×unique |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        keys = ("atom_stability", "mol_stability", "validity", "valid_x_unique")
         with curve_path.open() as f:
             for r in csv.DictReader(f):
-                pct = [f"{100 * float(r[k]):.1f}%" if r[k] else "–" for k in ("atom_stability", "mol_stability", "validity")]
+                pct = [f"{100 * float(r[k]):.1f}%" if r[k] else "–" for k in keys]
+                losses = [f"{float(r[k]):.4f}" for k in ("val_loss", "val_ce", "val_diffusion")]
                 lines.append(f"| {r['step']} | {float(r['epoch']):.2f} | {float(r['wall_hours']):.2f} | {r['hardware']} | "
-                             f"{float(r['val_loss']):.4f} | " + " | ".join(pct) + " |")
+                             + " | ".join(losses + pct) + " |")
         lines += ["", args.note, ""] if args.note else [""]
     lines += ["## Limits", "- Trained for a short time on a 2-core CPU: far from the paper's 2,000 GPU epochs; "
               "see the numbers above before relying on samples.", ""]

@@ -18,13 +18,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inertialar.checkpoint import load_checkpoint  # noqa: E402
+from inertialar.data import train_smiles  # noqa: E402
 from inertialar.metrics import evaluate  # noqa: E402
 from inertialar.sampler import SampleSettings, sample  # noqa: E402
 
 GRID = [  # (steps, type temperature, coordinate temperature)
-    (18, 1.0, 1.0), (18, 1.0, 0.8), (18, 1.0, 0.7), (18, 1.0, 0.6), (18, 1.0, 0.5),
-    (18, 0.8, 0.7), (10, 1.0, 0.7), (40, 1.0, 0.7),
+    (18, 1.0, 1.0), (18, 1.0, 0.7), (18, 1.0, 0.5), (18, 1.0, 0.4), (18, 1.0, 0.3),
+    (18, 0.8, 0.5), (18, 0.7, 0.5), (18, 0.7, 0.3), (18, 0.7, 0.2), (18, 0.5, 0.3),
+    (10, 0.7, 0.3), (40, 0.7, 0.3),
 ]
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def main() -> None:
@@ -33,15 +39,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     args = parser.parse_args()
     model, meta = load_checkpoint(args.checkpoint)
+    try:
+        known = train_smiles()
+    except FileNotFoundError:
+        known = None  # novelty needs the data cache (python -m inertialar data prepare)
     rows = []
     for steps, temp, coord_temp in GRID:
         t0 = time.perf_counter()
         res = sample(model, SampleSettings(n=args.n, seed=0, steps=steps, temperature=temp, coord_temperature=coord_temp))
         seconds = time.perf_counter() - t0
-        m = evaluate(res.molecules)
+        m = evaluate(res.molecules, known)
         rows.append({"steps": steps, "temperature": temp, "coord_temperature": coord_temp, "n": args.n,
                      "atom_stability": m["atom_stability"], "mol_stability": m["mol_stability"],
-                     "validity": m["validity"], "valid_x_unique": m["valid_x_unique"],
+                     "validity": m["validity"], "uniqueness": m["uniqueness"], "valid_x_unique": m["valid_x_unique"],
+                     "novelty": m["novelty"],
                      "molecules_per_s": args.n / seconds})
         print(rows[-1], flush=True)
     out = ROOT / "benchmarks" / "results"
@@ -51,10 +62,12 @@ def main() -> None:
         writer.writerows(rows)
     lines = ["# Sampler sweep", "", f"Command: `python benchmarks/sampler_sweep.py --n {args.n}` "
              f"({meta.get('epochs', 0):.2f}-epoch checkpoint, unconditional, seed 0, CPU).", "",
-             "| Heun steps | type T | coord. T | atom stab. | mol. stab. | validity | valid×unique | mol/s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| Heun steps | type T | coord. T | atom stab. | mol. stab. | validity | uniqueness | valid×unique "
+             "| novelty | mol/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['steps']} | {r['temperature']} | {r['coord_temperature']} | {100 * r['atom_stability']:.1f}% | "
-              f"{100 * r['mol_stability']:.1f}% | {100 * r['validity']:.1f}% | {100 * r['valid_x_unique']:.1f}% | "
+              f"{100 * r['mol_stability']:.1f}% | {100 * r['validity']:.1f}% | {100 * r['uniqueness']:.1f}% | "
+              f"{100 * r['valid_x_unique']:.1f}% | {pct(r['novelty'])} | "
               f"{r['molecules_per_s']:.1f} |" for r in rows]
     (out / "sampler_sweep.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
