@@ -46,10 +46,13 @@ def _positive_int(text: str) -> int:
 
 def cmd_canonicalize(args) -> int:
     from inertialar.frames import canonicalize
-    from inertialar.molecule import read_molecules, write_molecules
+    from inertialar.molecule import read_molecules, to_xyz, write_molecules
 
     mols = read_molecules(args.input)
     out = [canonicalize(m).molecule for m in mols]
+    if args.out is None:
+        sys.stdout.write(to_xyz(out))
+        return 0
     write_molecules(args.out, out)
     print(f"wrote {len(out)} canonical molecule(s) to {args.out}", file=sys.stderr)
     return 0
@@ -177,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("canonicalize", help="canonical order and inertial frame for every molecule of a file")
     c.add_argument("input", help=".xyz or .sdf file (one or more molecules)")
-    c.add_argument("--out", required=True, help="output .xyz (or .sdf)")
+    c.add_argument("--out", help="output .xyz (or .sdf); without it, XYZ goes to standard output")
     c.set_defaults(func=cmd_canonicalize)
 
     e = sub.add_parser("evaluate", help="EDM metrics of the molecules in a file")

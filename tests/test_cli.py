@@ -70,6 +70,16 @@ def test_canonicalize_writes_every_molecule_in_canonical_form(tmp_path):
     assert abs(mols[0].coords.mean(0)).max() < 1e-5
 
 
+def test_canonicalize_without_out_prints_the_same_xyz(tmp_path):
+    src = tmp_path / "in.xyz"
+    src.write_text(WATER + CO2)
+    out = tmp_path / "out.xyz"
+    assert run_cli("canonicalize", str(src), "--out", str(out)).returncode == 0
+    proc = run_cli("canonicalize", str(src))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == out.read_text()
+
+
 def test_evaluate_json_has_the_documented_keys(tmp_path):
     src = tmp_path / "w.xyz"
     src.write_text(WATER + WATER)
