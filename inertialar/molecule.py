@@ -70,8 +70,13 @@ def check_molecule(elements: tuple[str, ...], coords: np.ndarray) -> None:
         raise MoleculeError("coordinates larger than 10,000 Å")
 
 
+ATOMIC_NUMBERS = {"1": "H", "6": "C", "7": "N", "8": "O", "9": "F"}  # XYZ files may name atoms by number
+
+
 def _normalise_symbol(symbol: str) -> str:
     symbol = symbol.strip()
+    if symbol.isdigit():
+        return ATOMIC_NUMBERS.get(symbol.lstrip("0"), f"atomic number {symbol}")
     return symbol[:1].upper() + symbol[1:].lower()
 
 

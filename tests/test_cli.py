@@ -104,6 +104,7 @@ def test_groups_lists_all_nineteen():
     (b"\x00\x01\x02\xff\xfe binary", "junk.xyz"),
     ("3\n\nO 0 0 0\nH 0 0 1\n", "short.xyz"),
     ("2\n\nXx 0 0 0\nH 0 0 1\n", "unknown.xyz"),
+    ("2\n\n17 0 0 0\n1 0 0 1.3\n", "chlorine_by_number.xyz"),
     ("2\n\nH nan 0 0\nH 0 0 1\n", "nan.xyz"),
     ("2\n\nH inf 0 0\nH 0 0 1\n", "inf.xyz"),
     ("99999999\n\nH 0 0 0\n", "huge.xyz"),
@@ -120,6 +121,12 @@ def test_bad_molecule_files_give_exit_2_and_one_line(tmp_path, content, name):
     for command in (["canonicalize", str(path), "--out", str(tmp_path / "o.xyz")], ["evaluate", str(path)]):
         assert_bad_input(run_main(*command))
     assert not (tmp_path / "o.xyz").exists()
+
+
+def test_xyz_atoms_may_be_named_by_atomic_number(tmp_path):
+    src = tmp_path / "numbers.xyz"
+    src.write_text("3\nwater\n8 0 0 0\n1 0.96 0 0\n01 -0.24 0.93 0\n")
+    assert read_molecules(src)[0].elements == ("O", "H", "H")
 
 
 def test_small_molecules_are_accepted(tmp_path):
