@@ -22,7 +22,7 @@ from inertialar.model import count_parameters  # noqa: E402
 from inertialar.sampler import SampleSettings  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-CURVE_KEYS = ["step", "epoch", "wall_hours", "hardware", "val_loss", "val_ce", "val_diffusion",
+CURVE_KEYS = ["step", "epoch", "wall_hours", "hardware", "val_condition", "val_loss", "val_ce", "val_diffusion",
               "atom_stability", "mol_stability", "validity", "valid_x_unique"]
 
 
@@ -31,7 +31,8 @@ def learning_curve(log: Path, hardware: str) -> list[dict]:
     for line in log.read_text().splitlines():
         rec = json.loads(line)
         if rec.get("kind") == "eval":
-            rows.append({k: rec.get(k, "") for k in CURVE_KEYS} | {"hardware": hardware})
+            rows.append({k: rec.get(k, "") for k in CURVE_KEYS} | {"hardware": hardware,
+                        "val_condition": rec.get("val_condition", "not recorded")})
     return rows
 
 

@@ -31,15 +31,18 @@ MAIN_BONDS = ["H-C single", "C-C single", "C-O single", "C-N single", "C-C doubl
 
 
 def learning_curve(df: pd.DataFrame, path: Path) -> None:
-    """Validation losses and sampled metrics against training hours, one colour per hardware."""
+    """Validation losses (one series per hardware and condition mode) and sampled metrics against hours."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for hardware, part in df.groupby("hardware"):
+    condition = df["val_condition"] if "val_condition" in df else pd.Series("", index=df.index)
+    for (hardware, cond), part in df.assign(val_condition=condition.fillna("")).groupby(["hardware", "val_condition"]):
+        tag = f"{hardware}, {cond}" if cond else hardware
         for key, style in (("val_loss", "-"), ("val_ce", "--"), ("val_diffusion", ":")):
-            left.plot(part["wall_hours"], part[key], style, marker="o", ms=3, label=f"{key} ({hardware})")
+            left.plot(part["wall_hours"], part[key], style, marker="o", ms=3, label=f"{key} ({tag})")
+    for hardware, part in df.groupby("hardware"):
         sampled = part.dropna(subset=["atom_stability"])
         for key, label in METRICS.items():
             right.plot(sampled["wall_hours"], 100 * sampled[key], marker="o", ms=3, label=f"{label} ({hardware})")
-    left.set(xlabel="training hours", ylabel="validation loss", title="Validation loss (unconditional)")
+    left.set(xlabel="training hours", ylabel="validation loss", title="Validation loss (first 2,000 validation molecules)")
     right.set(xlabel="training hours", ylabel="%", ylim=(0, 100), title="Samples during training (200, seed 0)")
     for ax in (left, right):
         ax.grid(alpha=0.3)

@@ -117,7 +117,7 @@ def validation_loss(model: InertialAR, ts: TokenSet, device, n: int = 2000) -> d
         for k in totals:
             totals[k] += float(out[k]) * len(b["types"])
         count += len(b["types"])
-    return {f"val_{k}": v / count for k, v in totals.items()}
+    return {f"val_{k}": v / count for k, v in totals.items()} | {"val_condition": "unconditional"}
 
 
 def sample_check(model: InertialAR, n: int, device) -> dict[str, float]:
