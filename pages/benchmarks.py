@@ -109,13 +109,17 @@ def render(root: Path = ROOT) -> None:
     with tab_curve:
         df = read_table(root, "learning_curve")
         if df is not None:
-            ys = [c for c in ("atom_stability", "mol_stability", "validity") if c in df]
+            ys = [c for c in ("atom_stability", "mol_stability", "validity", "valid_x_unique") if c in df]
             if ys:
                 st.plotly_chart(_charts.lines(df.dropna(subset=ys, how="all"), "epoch", ys,
                                               "Sample quality during training", "fraction"), key="bench.curve")
-            if "val_loss" in df:
-                st.plotly_chart(_charts.lines(df.dropna(subset=["val_loss"]), "epoch", ["val_loss"],
+            losses = [c for c in ("val_loss", "val_ce", "val_diffusion") if c in df]
+            if losses:
+                st.plotly_chart(_charts.lines(df.dropna(subset=losses, how="all"), "epoch", losses,
                                               "Validation loss", "loss"), key="bench.loss")
+            if "val_condition" in df and df["val_condition"].nunique() > 1:
+                st.caption("Validation points were measured under different condition modes "
+                           f"({', '.join(map(str, df['val_condition'].unique()))}); see the model card.")
 
 
 if __name__ == "__main__":  # run by st.navigation (or directly by Streamlit: see _entry)
