@@ -32,8 +32,8 @@ class SampleSettings:
     present: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
     cfg_scale: float = 1.0
-    temperature: float = 1.0  # type distribution
-    coord_temperature: float = 0.5  # scales the diffusion start noise (chosen by benchmarks/sampler_sweep.py)
+    temperature: float = 0.7  # type distribution (chosen by benchmarks/sampler_sweep.py)
+    coord_temperature: float = 0.3  # scales the diffusion start noise (chosen by benchmarks/sampler_sweep.py)
     steps: int = 18  # Heun steps per atom
     batch_size: int = 500
     device: str = "cpu"
