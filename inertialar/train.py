@@ -296,6 +296,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         final = evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, samples=False)
         log.write(final)
         record = {**record, **final}
+    if world > 1:  # leave together: a rank that exits while its peer still talks to it can abort in gloo
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
     return record
 
 
