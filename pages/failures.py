@@ -14,15 +14,14 @@ import streamlit as st
 
 from inertialar.metrics import CLASH_DISTANCE, evaluate
 from inertialar.molecule import to_sdf, to_xyz
-from inertialar.sampler import SampleSettings, sample
+from inertialar.sampler import SampleSettings
 from pages import _checkpoint, _entry, _viewer
 from pages._analysis import (
     describe_reason,
     failure_rows,
-    molecule_report,
     offending_atoms,
 )
-from pages.generate import settings_widgets
+from pages.generate import run_generation, settings_widgets
 
 VIEW_HEIGHT = 420
 KINDS = ("valence", "fragments", "clash", "sanitize", "ok")
@@ -30,14 +29,8 @@ COLORS = {"valence": "#ff00ff", "fragments": "#ff8c00", "clash": "#00ced1"}  # u
 
 
 def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict:
-    bar = st.progress(0.0, text=f"Sampling {settings.n} molecules …")
-    result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f),
-                                                                          text=f"Sampling {settings.n} molecules …"))
-    reports = []
-    for k, mol in enumerate(result.molecules):
-        bar.progress((k + 1) / len(result.molecules), text="Diagnosing …")
-        reports.append(molecule_report(mol, with_reasons=True))
-    bar.empty()
+    gen = run_generation(loaded, settings, with_reasons=True)
+    result, reports = gen.result, gen.reports
     metrics = evaluate(result.molecules, smiles=[r.smiles for r in reports])
     return {"molecules": result.molecules, "reports": reports, "metrics": metrics, "trained": loaded.trained,
             "table": failure_rows(result.molecules, reports)}

@@ -84,12 +84,13 @@ def _result_key(loaded: _checkpoint.LoadedModel, s: SampleSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> Generation:
-    """Sample with a progress bar and compute per-molecule reports."""
-    bar = st.progress(0.0, text="Sampling …")
-    result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f), text="Sampling …"))
+def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, with_reasons: bool = False) -> Generation:
+    """Sample with a progress bar and compute per-molecule reports (with failure reasons if asked)."""
+    text = f"Sampling {settings.n} molecules …"
+    bar = st.progress(0.0, text=text)
+    result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f), text=text))
     bar.progress(1.0, text="Checking molecules …")
-    reports = [molecule_report(m) for m in result.molecules]
+    reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
     bar.empty()
     return Generation(result, reports, loaded.trained)
 
