@@ -88,31 +88,74 @@ def cmd_groups(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from inertialar.data import prepare
+    from inertialar.data import pack, prepare
 
+    if args.action == "pack":
+        if not args.dest:
+            raise UsageError("data pack needs --dest FOLDER")
+        for path in pack(args.dest):
+            print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+        return 0
     paths = prepare(workers=args.workers, force=args.force)
     for split, path in paths.items():
         print(f"{split:6s} {path}")
     return 0
 
 
-def cmd_train(args) -> int:
+def _train_config(args):
+    """TrainConfig from the flags shared by ``train`` and ``window`` (model size from --init if given)."""
     from inertialar.model import ModelConfig
-    from inertialar.train import TrainConfig, train
+    from inertialar.train import TrainConfig
     from inertialar.transformer import BackboneConfig
 
-    head_dim = args.width // args.heads
-    model = ModelConfig(backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads,
-                                                rope_heads=args.heads // 2,
-                                                rope_pairs_per_axis=min(5, head_dim // 6)))
-    model.diffusion.width, model.diffusion.depth = args.head_width, args.head_depth
-    cfg = TrainConfig(model=model, epochs=args.epochs, max_minutes=args.max_minutes, lr=args.lr,
-                      batch_tokens=args.batch_tokens, device=args.device, seed=args.seed,
-                      init_from=args.init, eval_every_minutes=args.eval_every, limit_train=args.limit_train)
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {args.device} asked for, but CUDA is not available")
+    if args.init:
+        from inertialar.checkpoint import read_payload
+
+        model = ModelConfig.from_dict(read_payload(args.init)["config"])
+    else:
+        head_dim = args.width // args.heads
+        rope_heads = args.heads // 2 if args.rope_heads is None else args.rope_heads
+        if not 0 <= rope_heads <= args.heads:
+            raise UsageError(f"--rope-heads must be between 0 and --heads ({args.heads})")
+        model = ModelConfig(backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads,
+                                                    rope_heads=rope_heads, distance_kernel=args.distance_kernel,
+                                                    rope_pairs_per_axis=min(5, head_dim // 6)))
+        model.diffusion.width, model.diffusion.depth = args.head_width, args.head_depth
+    cfg = TrainConfig(model=model, epochs=args.epochs, max_minutes=args.max_minutes, batch_tokens=args.batch_tokens,
+                      device=args.device, seed=args.seed, init_from=args.init, eval_every_minutes=args.eval_every,
+                      limit_train=args.limit_train, data_dir=args.data)
+    # Learning rate: given, or 4e-4 at 2,560-token batches scaled by √(batch / 2,560).
+    cfg.lr = args.lr if args.lr is not None else 4e-4 * (args.batch_tokens / 2560) ** 0.5
     if args.run_dir:
         cfg.run_dir = args.run_dir
-    record = train(cfg, resume=args.resume)
+    return cfg
+
+
+def cmd_train(args) -> int:
+    from inertialar.train import train
+
+    record = train(_train_config(args), resume=args.resume)
     print(json.dumps(record))
+    return 0
+
+
+def cmd_window(args) -> int:
+    from inertialar.window import run_window
+
+    cfg = _train_config(args)
+    cfg.warmup_steps = args.warmup_steps
+    if not args.run_dir:
+        cfg.run_dir = str(Path(args.out) / "state")
+    summary = run_window(cfg, args.minutes, args.out, max_file_mb=args.max_file_mb)
+    check = summary["precision_check"]
+    print(f"precision check: fp32 {check['loss_fp32']:.4f} / bf16 {check['loss_bf16']:.4f}; "
+          f"val loss {summary['final'].get('val_loss', float('nan')):.4f}; wrote {', '.join(summary['files'])}",
+          file=sys.stderr)
     return 0
 
 
@@ -174,6 +217,29 @@ def cmd_bench(args) -> int:
     return bench.main(args)
 
 
+def _training_flags(t: argparse.ArgumentParser, batch_tokens: int) -> None:
+    """Model, data and optimiser flags shared by ``train`` and ``window``."""
+    from inertialar.transformer import DISTANCE_KERNELS
+
+    t.add_argument("--run-dir", default=None, help="state, logs and EMA checkpoint (default ~/.cache/inertialar/runs/default)")
+    t.add_argument("--init", default=None, help="warm-start weights (and model size) from this checkpoint")
+    t.add_argument("--lr", type=_finite, default=None, help="peak learning rate (default 4e-4·√(batch/2560))")
+    t.add_argument("--batch-tokens", type=_positive_int, default=batch_tokens)
+    t.add_argument("--width", type=_positive_int, default=192)
+    t.add_argument("--depth", type=_positive_int, default=6)
+    t.add_argument("--heads", type=_positive_int, default=6)
+    t.add_argument("--rope-heads", type=int, default=None, help="heads with RoPE-3D (default half; 0 = none)")
+    t.add_argument("--distance-kernel", choices=DISTANCE_KERNELS, default="nystrom",
+                   help="distance bias: Nyström features, the exact Gaussian kernel, or none")
+    t.add_argument("--head-width", type=_positive_int, default=256)
+    t.add_argument("--head-depth", type=_positive_int, default=3)
+    t.add_argument("--eval-every", type=_finite, default=30.0, help="minutes between evaluations")
+    t.add_argument("--limit-train", type=_positive_int, default=None)
+    t.add_argument("--data", default=None, help="read split caches from this folder (from data pack)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m inertialar", description="InertialAR: autoregressive 3-D molecules in inertial frames")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -192,29 +258,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_groups)
 
     d = sub.add_parser("data", help="QM9 data")
-    d.add_argument("action", choices=["prepare"])
+    d.add_argument("action", choices=["prepare", "pack"], help="prepare: build the cache; pack: compressed "
+                   "train + valid copies in --dest (to travel to a GPU machine)")
+    d.add_argument("--dest", default=None, help="folder for data pack")
     d.add_argument("--workers", type=_positive_int, default=2)
     d.add_argument("--force", action="store_true", help="rebuild even if cached")
     d.set_defaults(func=cmd_data)
 
     t = sub.add_parser("train", help="train (resumable; works under torchrun)")
-    t.add_argument("--run-dir", default=None, help="state, logs and EMA checkpoint (default ~/.cache/inertialar/runs/default)")
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--init", default=None, help="warm-start weights from this checkpoint")
     t.add_argument("--epochs", type=_finite, default=200.0)
     t.add_argument("--max-minutes", type=_finite, default=None)
-    t.add_argument("--lr", type=_finite, default=4e-4)
-    t.add_argument("--batch-tokens", type=_positive_int, default=2560)
-    t.add_argument("--width", type=_positive_int, default=192)
-    t.add_argument("--depth", type=_positive_int, default=6)
-    t.add_argument("--heads", type=_positive_int, default=6)
-    t.add_argument("--head-width", type=_positive_int, default=256)
-    t.add_argument("--head-depth", type=_positive_int, default=3)
-    t.add_argument("--eval-every", type=_finite, default=30.0, help="minutes between evaluations")
-    t.add_argument("--limit-train", type=_positive_int, default=None)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="cpu")
+    _training_flags(t, batch_tokens=2560)
     t.set_defaults(func=cmd_train)
+
+    w = sub.add_parser("window", help="the GPU-window recipe: train for --minutes, write the fp16 EMA + log to --out")
+    w.add_argument("--minutes", type=_finite, required=True, help="wall time of training (the schedule ends then)")
+    w.add_argument("--out", required=True, help="folder for ema_fp16.pt, log.jsonl, summary.json")
+    w.add_argument("--warmup-steps", type=_positive_int, default=300)
+    w.add_argument("--max-file-mb", type=_finite, default=15.0, help="split output files above this size")
+    _training_flags(w, batch_tokens=16384)
+    w.set_defaults(func=cmd_window, epochs=1e6, max_minutes=None, resume=False)
 
     from inertialar.sampler import SampleSettings
 

@@ -4,7 +4,8 @@ Design after MAR (LTH14/mar): residual MLP blocks with adaptive LayerNorm driven
 ``condition = time embedding + Linear(z)``; adaLN and output layers start at zero so every block
 starts as the identity. Noise and sampling follow EDM (Karras et al. 2022): preconditioning with
 ``σ_data`` (≈ 1.4 Å on QM9), ln σ ~ N(P_mean, P_std²), loss weight (σ² + σ_d²)/(σ σ_d)², and a
-Heun sampler on the Karras σ schedule. The seam is narrow: ``loss(target, z)`` and
+Heun sampler on the Karras σ schedule. Preconditioning, noise and the loss run in fp32 even
+under autocast (only the MLP's matrix products may run in bf16). The seam is narrow: ``loss(target, z)`` and
 ``sample(z, generator, ...)``; guidance enters through a callable that mixes denoiser outputs.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from inertialar.georope import fourier_features
+from inertialar.georope import fourier_features, full_precision
 
 N_FREQS = 6  # Fourier features of the noisy coordinates fed to the denoiser
 MAX_FREQ = 4.0  # rad per (c_in-scaled) unit
@@ -72,10 +73,13 @@ class Denoiser(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = self.inp(torch.cat([x, fourier_features(x, N_FREQS, max_freq=MAX_FREQ)], dim=-1))
-        half = torch.arange(16, device=x.device, dtype=x.dtype)
-        t = c_noise.unsqueeze(-1) * torch.exp(-math.log(1000.0) * half / 16) * 1000.0
-        c = self.time(torch.cat([t.sin(), t.cos()], dim=-1)) + self.cond(z)
+        with full_precision(x):  # Fourier and time features in fp32
+            feats = torch.cat([x.float(), fourier_features(x, N_FREQS, max_freq=MAX_FREQ)], dim=-1)
+            half = torch.arange(16, device=x.device, dtype=torch.float32)
+            t = c_noise.float().unsqueeze(-1) * torch.exp(-math.log(1000.0) * half / 16) * 1000.0
+            temb = torch.cat([t.sin(), t.cos()], dim=-1)
+        h = self.inp(feats)
+        c = self.time(temb) + self.cond(z)
         for block in self.blocks:
             h = block(h, c)
         shift, scale = self.final_ada(c).chunk(2, dim=-1)
@@ -91,13 +95,17 @@ class DiffusionHead(nn.Module):
         self.net = Denoiser(cfg, z_width)
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """D(x; σ, z): x (M, 3) Å, σ (M,) Å, z (M, Z) → denoised (M, 3) Å."""
+        """D(x; σ, z): x (M, 3) Å, σ (M,) Å, z (M, Z) → denoised (M, 3) Å, fp32."""
         sd = self.cfg.sigma_data
-        s = sigma.unsqueeze(-1)
-        c_skip = sd**2 / (s**2 + sd**2)
-        c_out = s * sd / (s**2 + sd**2).sqrt()
-        c_in = 1 / (s**2 + sd**2).sqrt()
-        return c_skip * x + c_out * self.net(c_in * x, sigma.log() / 4, z)
+        with full_precision(x):
+            x, s = x.float(), sigma.float().unsqueeze(-1)
+            c_skip = sd**2 / (s**2 + sd**2)
+            c_out = s * sd / (s**2 + sd**2).sqrt()
+            c_in = 1 / (s**2 + sd**2).sqrt()
+            x_in, c_noise = c_in * x, sigma.float().log() / 4
+        f = self.net(x_in, c_noise, z)  # the MLP: bf16 matrix products under autocast
+        with full_precision(x):
+            return c_skip * x + c_out * f.float()
 
     def loss(self, target: torch.Tensor, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean EDM-weighted denoising error over ``noise_draws`` draws: target (M, 3) Å, z (M, Z)."""
@@ -108,9 +116,11 @@ class DiffusionHead(nn.Module):
         n = len(target)
         sigma = (torch.randn(n, device=z.device, generator=generator) * cfg.p_std + cfg.p_mean).exp()
         noise = torch.randn(target.shape, device=z.device, generator=generator) * sigma.unsqueeze(-1)
-        weight = (sigma**2 + cfg.sigma_data**2) / (sigma * cfg.sigma_data) ** 2
-        err = (self.denoise(target + noise, sigma, z) - target).pow(2).mean(-1)
-        return (weight * err).mean()
+        denoised = self.denoise(target + noise, sigma, z)
+        with full_precision(target):
+            weight = (sigma**2 + cfg.sigma_data**2) / (sigma * cfg.sigma_data) ** 2
+            err = (denoised - target.float()).pow(2).mean(-1)
+            return (weight * err).mean()
 
     def sigmas(self, steps: int, device) -> torch.Tensor:
         """Karras schedule σ_0 > … > σ_{steps−1}, then 0: (steps + 1,) Å."""

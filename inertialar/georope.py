@@ -11,14 +11,28 @@ InertialAR (arXiv 2510.27497) combines two encodings whose inner products enter 
   ``φ(x)·φ(y) ≈ k(x, y)``. The reference release uses σ = 0.1 Å, where the features vanish for
   real atoms; we use several σ in 0.75–3 Å, and each head learns a weight per σ, so the
   attention score gains ``Σ_s α_hs φ_s(x_q)·φ_s(x_k)``, a learned function of the distance.
+* **Exact kernel** (``ExactKernel``, a ``BackboneConfig`` choice next to Nyström). Sequences are
+  ≤ 32 tokens, so the Gaussian kernel of the pairwise distances is cheap to compute exactly; the
+  KV cache then holds positions instead of features.
 
-Pure functions and one small module holding the fixed landmark factors.
+Numerics: φ(q)·φ(k) rebuilds kernel values in [0, 1] by cancellation through an ill-conditioned
+factor L⁻ᵀ (entries up to ~360 for σ = 3 Å), which bf16 destroys (Gram errors > 100). So every
+geometric computation here runs in fp32 even under autocast (``full_precision``).
+
+Pure functions and two small modules holding the fixed kernel settings.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import torch
 from torch import nn
+
+
+def full_precision(t: torch.Tensor) -> AbstractContextManager:
+    """A region where autocast is off, so geometry stays fp32 (inputs must be cast by the caller)."""
+    return torch.autocast(t.device.type, enabled=False)
 
 
 def rope_frequencies(pairs_per_axis: int, omega_max: float = 4.0, theta: float = 100.0) -> torch.Tensor:
@@ -28,7 +42,8 @@ def rope_frequencies(pairs_per_axis: int, omega_max: float = 4.0, theta: float =
 
 
 def rope3d_angles(pos: torch.Tensor, freqs: torch.Tensor, n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin (..., n_pairs) for positions (..., 3) Å; pairs beyond 3·P stay unrotated."""
+    """cos, sin (..., n_pairs) fp32 for positions (..., 3) Å; pairs beyond 3·P stay unrotated."""
+    pos, freqs = pos.float(), freqs.float()
     ang = (pos.unsqueeze(-1) * freqs).flatten(-2)  # (..., 3P): x pairs, then y, then z
     pad = n_pairs - ang.shape[-1]
     if pad < 0:
@@ -38,9 +53,12 @@ def rope3d_angles(pos: torch.Tensor, freqs: torch.Tensor, n_pairs: int) -> tuple
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate x (B, H, T, D) by angles (B, 1, T, D/2); pair j = (x[j], x[j + D/2])."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    """Rotate x (B, H, T, D) by angles (B, 1, T, D/2); pair j = (x[j], x[j + D/2]).
+
+    The rotation runs in fp32 and the result comes back in x's dtype."""
+    with full_precision(x):
+        x1, x2 = x.float().chunk(2, dim=-1)
+        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
 
 
 def landmark_grid(n_per_axis: int, extent: float) -> torch.Tensor:
@@ -71,22 +89,55 @@ class NystromFeatures(nn.Module):
         self.register_buffer("landmarks", z.float())
         self.register_buffer("inv_chol_t", torch.stack(factors).float())  # (S, M, M)
 
+    def feature_shape(self) -> tuple[int, ...]:
+        return (len(self.sigmas), len(self.landmarks))
+
     def forward(self, pos: torch.Tensor) -> torch.Tensor:
-        d2 = (pos.unsqueeze(-2) - self.landmarks).pow(2).sum(-1)  # (..., M) Å²
-        sig = torch.tensor(self.sigmas, dtype=pos.dtype, device=pos.device)
-        k = torch.exp(-d2.unsqueeze(-2) / (2 * sig.view(-1, 1) ** 2))  # (..., S, M)
-        return torch.einsum("...sm,smn->...sn", k, self.inv_chol_t)
+        """Positions (..., 3) Å → fp32 features (..., S, M)."""
+        with full_precision(pos):
+            d2 = (pos.float().unsqueeze(-2) - self.landmarks.float()).pow(2).sum(-1)  # (..., M) Å²
+            sig = torch.tensor(self.sigmas, dtype=torch.float32, device=pos.device)
+            k = torch.exp(-d2.unsqueeze(-2) / (2 * sig.view(-1, 1) ** 2))  # (..., S, M)
+            return torch.einsum("...sm,smn->...sn", k, self.inv_chol_t.float())
+
+    @staticmethod
+    def bias(phi_q: torch.Tensor, phi_k: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        return distance_bias(phi_q, phi_k, alpha)
 
 
 def distance_bias(phi_q: torch.Tensor, phi_k: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Attention bias (B, H, Tq, Tk) = Σ_s α_hs φ_s(q)·φ_s(k); φ (B, T, S, M), α (H, S)."""
-    gram = torch.einsum("bqsm,bksm->bsqk", phi_q, phi_k)  # (B, S, Tq, Tk) ≈ kernel values
-    return torch.einsum("hs,bsqk->bhqk", alpha, gram)
+    """Attention bias (B, H, Tq, Tk) fp32 = Σ_s α_hs φ_s(q)·φ_s(k); φ (B, T, S, M), α (H, S)."""
+    with full_precision(phi_q):
+        gram = torch.einsum("bqsm,bksm->bsqk", phi_q.float(), phi_k.float())  # (B, S, Tq, Tk) ≈ kernel
+        return torch.einsum("hs,bsqk->bhqk", alpha.float(), gram)
+
+
+class ExactKernel(nn.Module):
+    """The exact Gaussian kernels of pairwise distances; its "features" are the positions (..., 3) Å."""
+
+    def __init__(self, sigmas: tuple[float, ...]):
+        super().__init__()
+        self.sigmas = tuple(float(s) for s in sigmas)
+
+    def feature_shape(self) -> tuple[int, ...]:
+        return (3,)
+
+    def forward(self, pos: torch.Tensor) -> torch.Tensor:
+        return pos.float()
+
+    def bias(self, pos_q: torch.Tensor, pos_k: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Attention bias (B, H, Tq, Tk) fp32 = Σ_s α_hs exp(−|p_q − p_k|²/2σ_s²); pos (B, T, 3) Å, α (H, S)."""
+        with full_precision(pos_q):
+            d2 = (pos_q.float().unsqueeze(2) - pos_k.float().unsqueeze(1)).pow(2).sum(-1)  # (B, Tq, Tk) Å²
+            inv = torch.tensor([1 / (2 * s**2) for s in self.sigmas], device=pos_q.device)
+            kern = torch.exp(-d2.unsqueeze(1) * inv.view(1, -1, 1, 1))  # (B, S, Tq, Tk)
+            return torch.einsum("hs,bsqk->bhqk", alpha.float(), kern)
 
 
 def fourier_features(x: torch.Tensor, n_freqs: int, max_freq: float = 8.0) -> torch.Tensor:
-    """[sin, cos](2^k-spaced ω x) for x (..., C) → (..., 2·C·n_freqs); ω up to max_freq rad/unit."""
-    freqs = max_freq * 2.0 ** (-torch.arange(n_freqs, device=x.device, dtype=x.dtype))
-    ang = (x.unsqueeze(-1) * freqs).flatten(-2)
-    return torch.cat([ang.sin(), ang.cos()], dim=-1)
+    """[sin, cos](2^k-spaced ω x) for x (..., C) → fp32 (..., 2·C·n_freqs); ω up to max_freq rad/unit."""
+    with full_precision(x):
+        freqs = max_freq * 2.0 ** (-torch.arange(n_freqs, device=x.device, dtype=torch.float32))
+        ang = (x.float().unsqueeze(-1) * freqs).flatten(-2)
+        return torch.cat([ang.sin(), ang.cos()], dim=-1)
 

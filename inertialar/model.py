@@ -84,7 +84,7 @@ class InertialAR(nn.Module):
     # -- embeddings ---------------------------------------------------------------------------
     def _atom_embedding(self, types: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """types (...,) int, coords (..., 3) Å → (..., C)."""
-        feats = torch.cat([coords, fourier_features(coords, N_COORD_FREQS, max_freq=4.0)], dim=-1)
+        feats = torch.cat([coords.float(), fourier_features(coords, N_COORD_FREQS, max_freq=4.0)], dim=-1)
         return self.type_in(types) + self.coord_in(feats)
 
     def _condition_embedding(self, groups: torch.Tensor) -> torch.Tensor:

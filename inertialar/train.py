@@ -5,7 +5,12 @@ CPU, nccl on CUDA; each rank takes every K-th batch of one shared shuffled list)
 ``cfg.run_dir`` (outside git): ``state.pt`` (weights, EMA, optimizer, model config, step,
 epoch position, generator state — resumable),
 ``ema.pt`` (an EMA checkpoint in the one checkpoint format) and ``log.jsonl`` (train and eval
-records). bf16 autocast is used on CUDA only (on these CPUs it is >15× slower).
+records). bf16 autocast is used on CUDA only (on these CPUs it is >15× slower); the model keeps
+its geometry in fp32 under autocast, and ``precision_check`` measures that fp32 and bf16 agree.
+
+The EMA warms up: its decay at step t is min(ema, (1 + t) / (10 + t)), so a short run's EMA is
+not a blend with its random initialisation. With ``schedule_minutes`` the cosine follows wall
+time instead of steps, so it ends on time (the GPU-window recipe, ``inertialar.window``).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class TrainConfig:
     eval_samples: int = 200
     init_from: str | None = None  # warm start from a checkpoint's weights
     limit_train: int | None = None  # use only the first N training molecules (smoke tests)
+    data_dir: str | None = None  # read the split caches from here (a packed copy) instead of cache_dir()
+    schedule_minutes: float | None = None  # cosine over wall time (ends on time) instead of over steps
 
 
 def collate(ts: TokenSet, idx: np.ndarray, device) -> dict[str, torch.Tensor]:
@@ -80,11 +87,15 @@ def condition_states(labels: torch.Tensor, p_group: float, p_all: float, gen: to
     return torch.where(drop, torch.full_like(states, UNSPECIFIED), states)
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to cfg.lr, then cosine decay to cfg.min_lr_frac·lr at ``total`` steps."""
+def lr_at(step: int, total: int, cfg: TrainConfig, time_frac: float | None = None) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to cfg.min_lr_frac·lr at ``total`` steps
+    (or, if ``time_frac`` is given, at time_frac = 1 of the scheduled wall time)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    if time_frac is not None:
+        frac = min(1.0, time_frac)
+    else:
+        frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
@@ -118,6 +129,30 @@ def validation_loss(model: InertialAR, ts: TokenSet, device, n: int = 2000) -> d
             totals[k] += float(out[k]) * len(b["types"])
         count += len(b["types"])
     return {f"val_{k}": v / count for k, v in totals.items()} | {"val_condition": "unconditional"}
+
+
+def ema_decay(step: int, target: float) -> float:
+    """EMA decay at ``step`` (0-based): warms up as (1 + t)/(10 + t), capped at ``target``."""
+    return min(target, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def precision_check(model: InertialAR, ts: TokenSet, device, n: int = 128) -> dict[str, float]:
+    """Unconditional loss of the first n molecules in fp32 and under bf16 autocast (same noise).
+
+    Returns both losses and their relative difference; the geometry must stay fp32 under
+    autocast for these to agree (a bf16 Nyström Gram once turned 0.19 into 3.2)."""
+    device = torch.device(device)
+    model.eval()
+    b = collate(ts, np.arange(min(n, len(ts))), device)
+    states = torch.full_like(b["labels"], UNSPECIFIED, dtype=torch.long)
+    losses = {}
+    for name, on in (("fp32", False), ("bf16", True)):
+        gen = torch.Generator(device=device).manual_seed(4321)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on):
+            losses[name] = float(model(b["types"], b["coords"], b["lengths"], states, gen)["loss"])
+    return {"loss_fp32": losses["fp32"], "loss_bf16": losses["bf16"],
+            "rel_diff": abs(losses["bf16"] - losses["fp32"]) / max(abs(losses["fp32"]), 1e-12)}
 
 
 def sample_check(model: InertialAR, n: int, device) -> dict[str, float]:
@@ -184,7 +219,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     log = Logger(run / "log.jsonl", rank == 0)
     torch.manual_seed(cfg.seed)
 
-    train_ts, valid_ts = load_split("train"), load_split("valid")
+    train_ts, valid_ts = load_split("train", cfg.data_dir), load_split("valid", cfg.data_dir)
     lengths = train_ts.lengths if cfg.limit_train is None else train_ts.lengths[: cfg.limit_train]
     model = InertialAR(cfg.model).to(device)
     state_path = run / "state.pt"
@@ -247,8 +282,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             t_tok, n_tok = time.time(), 0
             for idx in bar:
                 model.train()
+                time_frac = None if cfg.schedule_minutes is None else \
+                    (time.time() - t_start) / (cfg.schedule_minutes * 60)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step, total_steps, cfg)
+                    g["lr"] = lr_at(step, total_steps, cfg, time_frac)
                 b = collate(train_ts, idx, device)
                 states = condition_states(b["labels"], cfg.p_drop_group, cfg.p_drop_all, gen)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -258,11 +295,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                 opt.step()
                 with torch.no_grad():
+                    decay = ema_decay(step, cfg.ema)
                     for pe, pm in zip(ema.parameters(), model.parameters()):
-                        pe.lerp_(pm, 1 - cfg.ema)
+                        pe.lerp_(pm, 1 - decay)
                 step += 1
-                n_tok += int(b["lengths"].sum()) * world
-                tokens_seen += int(b["lengths"].sum()) * world
+                batch_tok = int(train_ts.lengths[idx].sum()) * world  # from numpy: no device sync
+                n_tok += batch_tok
+                tokens_seen += batch_tok
                 wall_s = wall0 + time.time() - t_start
                 if step % 25 == 0:
                     tok_s = n_tok / max(1e-9, time.time() - t_tok)

@@ -81,3 +81,43 @@ def test_resume_with_another_model_config_is_a_clear_error(small_cache, tmp_path
     other.model.backbone.depth = 3
     with pytest.raises(ValueError, match="another model config"):
         train(other, resume=True, progress=False)
+
+
+def test_ema_warms_up_so_a_short_run_is_not_a_blend_with_its_start():
+    from inertialar.train import ema_decay
+
+    assert ema_decay(0, 0.999) == pytest.approx(0.1)
+    assert ema_decay(10_000, 0.999) == 0.999
+    weight_of_start = 1.0
+    for step in range(300):
+        weight_of_start *= ema_decay(step, 0.999)
+    assert weight_of_start < 1e-6  # a plain 0.999 EMA would keep 0.999^300 ≈ 74% of the start
+
+
+def test_window_recipe_dry_run_writes_small_files(small_cache, tmp_path):
+    """The GPU-window command on the CPU, tiny data: packed data, precision check, timed schedule, outputs."""
+    packed = tmp_path / "packed"
+    env = {**os.environ, "INERTIALAR_CACHE": str(small_cache), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "inertialar"]
+    proc = subprocess.run(base + ["data", "pack", "--dest", str(packed)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    env["INERTIALAR_CACHE"] = str(tmp_path / "empty")  # the recipe must read the packed copy only
+    out = tmp_path / "out"
+    proc = subprocess.run(base + ["window", "--minutes", "0.15", "--out", str(out), "--data", str(packed),
+                                  "--width", "32", "--depth", "2", "--heads", "2", "--head-width", "32",
+                                  "--head-depth", "1", "--batch-tokens", "640", "--warmup-steps", "5",
+                                  "--distance-kernel", "exact", "--max-file-mb", "0.05"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "precision check" in proc.stderr
+    parts = sorted(out.glob("ema_fp16.pt.part*"))  # the checkpoint is > 0.05 MB: split
+    assert len(parts) >= 2 and all(p.stat().st_size <= 50_000 for p in parts)
+    joined = tmp_path / "ema.pt"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    model, meta = load_checkpoint(joined)
+    assert model.cfg.backbone.distance_kernel == "exact" and meta["steps"] > 0
+    assert meta["precision_check"]["rel_diff"] < 0.02
+    summary = json.loads((out / "summary.json").read_text())
+    lrs = [json.loads(x)["lr"] for x in (out / "log.jsonl").read_text().splitlines() if '"train"' in x]
+    assert summary["final"]["val_loss"] > 0 and lrs and lrs[-1] < 0.5 * max(lrs)  # the schedule ran down on time
