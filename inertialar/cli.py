@@ -128,7 +128,8 @@ def _train_config(args):
         model.diffusion.width, model.diffusion.depth = args.head_width, args.head_depth
     cfg = TrainConfig(model=model, epochs=args.epochs, max_minutes=args.max_minutes, batch_tokens=args.batch_tokens,
                       device=args.device, seed=args.seed, init_from=args.init, eval_every_minutes=args.eval_every,
-                      limit_train=args.limit_train, data_dir=args.data)
+                      limit_train=args.limit_train, data_dir=args.data, weight_decay=args.weight_decay,
+                      p_drop_group=args.p_drop_group, flip_prob=args.flip_prob, jitter=args.jitter)
     # Learning rate: given, or 4e-4 at 2,560-token batches scaled by √(batch / 2,560).
     cfg.lr = args.lr if args.lr is not None else 4e-4 * (args.batch_tokens / 2560) ** 0.5
     if args.run_dir:
@@ -234,6 +235,10 @@ def _training_flags(t: argparse.ArgumentParser, batch_tokens: int) -> None:
     t.add_argument("--head-width", type=_positive_int, default=256)
     t.add_argument("--head-depth", type=_positive_int, default=3)
     t.add_argument("--eval-every", type=_finite, default=30.0, help="minutes between evaluations")
+    t.add_argument("--weight-decay", type=_finite, default=1e-4)
+    t.add_argument("--p-drop-group", type=_finite, default=0.5, help="chance that each group label is hidden")
+    t.add_argument("--flip-prob", type=_finite, default=0.0, help="augmentation: random axis signs, per molecule")
+    t.add_argument("--jitter", type=_finite, default=0.0, help="augmentation: noise (Å) on context coordinates")
     t.add_argument("--limit-train", type=_positive_int, default=None)
     t.add_argument("--data", default=None, help="read split caches from this folder (from data pack)")
     t.add_argument("--seed", type=int, default=0)

@@ -94,13 +94,18 @@ class InertialAR(nn.Module):
 
     # -- training -----------------------------------------------------------------------------
     def forward(self, types: torch.Tensor, coords: torch.Tensor, lengths: torch.Tensor,
-                groups: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Losses for a padded batch: types (B, N), coords (B, N, 3) Å, lengths (B,), groups (B, G)."""
+                groups: torch.Tensor, generator: torch.Generator | None = None,
+                context: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Losses for a padded batch: types (B, N), coords (B, N, 3) Å, lengths (B,), groups (B, G).
+
+        ``context`` (B, N, 3) Å, if given, replaces the coordinates the model reads (e.g. jittered
+        for augmentation) while ``coords`` stay the targets."""
         B, N = types.shape
         T = N + 1
-        h = torch.cat([self._condition_embedding(groups).unsqueeze(1), self._atom_embedding(types, coords)], 1)
+        ctx = coords if context is None else context
+        h = torch.cat([self._condition_embedding(groups).unsqueeze(1), self._atom_embedding(types, ctx)], 1)
         h = h + self.pos_in(torch.arange(T, device=types.device))  # (B, T, C)
-        pos = torch.cat([coords.new_zeros(B, 1, 3), coords], 1)  # (B, T, 3) Å; condition at origin
+        pos = torch.cat([ctx.new_zeros(B, 1, 3), ctx], 1)  # (B, T, 3) Å; condition at origin
         z = self.backbone(h, pos)  # (B, T, C)
 
         t = torch.arange(T, device=types.device).unsqueeze(0)  # (1, T)

@@ -33,7 +33,7 @@ class SampleSettings:
     absent: tuple[str, ...] = ()
     cfg_scale: float = 1.0
     temperature: float = 0.7  # type distribution (chosen by benchmarks/sampler_sweep.py)
-    coord_temperature: float = 0.3  # scales the diffusion start noise (chosen by benchmarks/sampler_sweep.py)
+    coord_temperature: float = 0.2  # scales the diffusion start noise (chosen by benchmarks/sampler_sweep.py)
     steps: int = 18  # Heun steps per atom
     batch_size: int = 500
     device: str = "cpu"

@@ -54,6 +54,8 @@ class TrainConfig:
     ema: float = 0.999
     p_drop_group: float = 0.5  # each group label → unspecified
     p_drop_all: float = 0.1  # whole condition → unspecified
+    flip_prob: float = 0.0  # augmentation: random axis-sign pattern of the frame, per molecule
+    jitter: float = 0.0  # augmentation: Gaussian noise (Å) on the coordinates the model reads, not the targets
     seed: int = 0
     device: str = "cpu"
     save_every_minutes: float = 10.0
@@ -87,6 +89,22 @@ def condition_states(labels: torch.Tensor, p_group: float, p_all: float, gen: to
     return torch.where(drop, torch.full_like(states, UNSPECIFIED), states)
 
 
+def augment(coords: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Targets and context coordinates (B, N, 3) Å after the configured augmentations.
+
+    With probability ``flip_prob`` a molecule's axes get random signs (a different, equally valid
+    frame for targets and context alike); ``jitter`` adds noise to the context only."""
+    if cfg.flip_prob > 0:
+        B = len(coords)
+        signs = torch.randint(0, 2, (B, 1, 3), generator=gen, device=coords.device).float() * 2 - 1
+        flip = torch.rand(B, 1, 1, generator=gen, device=coords.device) < cfg.flip_prob
+        coords = coords * torch.where(flip, signs, torch.ones_like(signs))
+    if cfg.jitter <= 0:
+        return coords, None
+    noise = torch.randn(coords.shape, generator=gen, device=coords.device) * cfg.jitter
+    return coords, coords + noise
+
+
 def lr_at(step: int, total: int, cfg: TrainConfig, time_frac: float | None = None) -> float:
     """Linear warm-up to cfg.lr, then cosine decay to cfg.min_lr_frac·lr at ``total`` steps
     (or, if ``time_frac`` is given, at time_frac = 1 of the scheduled wall time)."""
@@ -112,7 +130,7 @@ class Logger:
 
 
 @torch.no_grad()
-def validation_loss(model: InertialAR, ts: TokenSet, device, n: int = 2000) -> dict[str, float]:
+def validation_loss(model: InertialAR, ts: TokenSet, device, n: int = 2000, prefix: str = "val") -> dict[str, float]:
     """Mean unconditional losses (every group unspecified) on the first n molecules, fixed noise.
 
     Unconditional, because training drops each label with p = 0.5: a fully specified condition
@@ -128,7 +146,7 @@ def validation_loss(model: InertialAR, ts: TokenSet, device, n: int = 2000) -> d
         for k in totals:
             totals[k] += float(out[k]) * len(b["types"])
         count += len(b["types"])
-    return {f"val_{k}": v / count for k, v in totals.items()} | {"val_condition": "unconditional"}
+    return {f"{prefix}_{k}": v / count for k, v in totals.items()} | {f"{prefix}_condition": "unconditional"}
 
 
 def ema_decay(step: int, target: float) -> float:
@@ -289,7 +307,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 b = collate(train_ts, idx, device)
                 states = condition_states(b["labels"], cfg.p_drop_group, cfg.p_drop_all, gen)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    out = net(b["types"], b["coords"], b["lengths"], states, gen)
+                    coords, context = augment(b["coords"], cfg, gen)
+                    out = net(b["types"], coords, b["lengths"], states, gen, context)
                 opt.zero_grad(set_to_none=True)
                 out["loss"].backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -316,7 +335,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                     save()
                     last_save = time.time()
                 if rank == 0 and time.time() - last_eval > cfg.eval_every_minutes * 60:
-                    log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s))
+                    log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, train_ts=train_ts))
                     last_eval = time.time()
                 timed_out = cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60
                 if _any_rank(bool(interrupted) or timed_out, world, device):
@@ -332,7 +351,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             signal.signal(sig, handler)
     save()
     if rank == 0:
-        final = evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, samples=False)
+        final = evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, samples=False,
+                                  train_ts=train_ts)
         log.write(final)
         record = {**record, **final}
     if world > 1:  # leave together: a rank that exits while its peer still talks to it can abort in gloo
@@ -343,9 +363,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     return record
 
 
-def evaluation_record(ema, valid_ts, device, cfg: TrainConfig, step, epoch, wall_s, samples: bool = True) -> dict:
+def evaluation_record(ema, valid_ts, device, cfg: TrainConfig, step, epoch, wall_s, samples: bool = True,
+                      train_ts: TokenSet | None = None) -> dict:
+    """Unconditional losses on 2,000 validation and 2,000 training molecules (their gap shows
+    overfitting), plus sample metrics if ``samples``."""
     rec = {"kind": "eval", "step": step, "epoch": round(epoch, 4), "wall_hours": wall_s / 3600,
            **validation_loss(ema, valid_ts, device)}
+    if train_ts is not None:
+        rec.update({k: v for k, v in validation_loss(ema, train_ts, device, prefix="train").items()
+                    if k != "train_condition"})
+        rec["gap"] = rec["val_loss"] - rec["train_loss"]
     if samples and cfg.eval_samples:
         rec.update(sample_check(ema, cfg.eval_samples, device))
     return rec

@@ -121,3 +121,18 @@ def test_window_recipe_dry_run_writes_small_files(small_cache, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     lrs = [json.loads(x)["lr"] for x in (out / "log.jsonl").read_text().splitlines() if '"train"' in x]
     assert summary["final"]["val_loss"] > 0 and lrs and lrs[-1] < 0.5 * max(lrs)  # the schedule ran down on time
+
+
+def test_augmentations_flip_whole_frames_and_jitter_only_the_context():
+    from inertialar.train import augment
+
+    coords = torch.randn(64, 9, 3)
+    gen = torch.Generator().manual_seed(0)
+    same, ctx = augment(coords, TrainConfig(), gen)
+    assert torch.equal(same, coords) and ctx is None  # off by default
+    flipped, ctx = augment(coords, TrainConfig(flip_prob=1.0, jitter=0.1), gen)
+    assert torch.allclose(flipped.abs(), coords.abs())  # signs only
+    assert not torch.equal(flipped, coords)
+    ratio = flipped / coords  # (B, N, 3): one sign per molecule and axis
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio))
+    assert 0.05 < (ctx - flipped).std() < 0.15  # context jittered by ~0.1 Å; targets clean
