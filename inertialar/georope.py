@@ -101,15 +101,21 @@ class NystromFeatures(nn.Module):
             return torch.einsum("...sm,smn->...sn", k, self.inv_chol_t.float())
 
     @staticmethod
-    def bias(phi_q: torch.Tensor, phi_k: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        return distance_bias(phi_q, phi_k, alpha)
+    def gram(phi_q: torch.Tensor, phi_k: torch.Tensor) -> torch.Tensor:
+        """Kernel values ≈ φ_s(q)·φ_s(k), fp32 (B, S, Tq, Tk), for φ (B, T, S, M)."""
+        with full_precision(phi_q):
+            return torch.einsum("bqsm,bksm->bsqk", phi_q.float(), phi_k.float())
+
+
+def mix_kernels(alpha: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """Attention bias (B, H, Tq, Tk) fp32 = Σ_s α_hs gram_s, for α (H, S) and gram (B, S, Tq, Tk)."""
+    with full_precision(gram):
+        return torch.einsum("hs,bsqk->bhqk", alpha.float(), gram)
 
 
 def distance_bias(phi_q: torch.Tensor, phi_k: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """Attention bias (B, H, Tq, Tk) fp32 = Σ_s α_hs φ_s(q)·φ_s(k); φ (B, T, S, M), α (H, S)."""
-    with full_precision(phi_q):
-        gram = torch.einsum("bqsm,bksm->bsqk", phi_q.float(), phi_k.float())  # (B, S, Tq, Tk) ≈ kernel
-        return torch.einsum("hs,bsqk->bhqk", alpha.float(), gram)
+    return mix_kernels(alpha, NystromFeatures.gram(phi_q, phi_k))
 
 
 class ExactKernel(nn.Module):
@@ -125,13 +131,12 @@ class ExactKernel(nn.Module):
     def forward(self, pos: torch.Tensor) -> torch.Tensor:
         return pos.float()
 
-    def bias(self, pos_q: torch.Tensor, pos_k: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """Attention bias (B, H, Tq, Tk) fp32 = Σ_s α_hs exp(−|p_q − p_k|²/2σ_s²); pos (B, T, 3) Å, α (H, S)."""
+    def gram(self, pos_q: torch.Tensor, pos_k: torch.Tensor) -> torch.Tensor:
+        """exp(−|p_q − p_k|²/2σ_s²), fp32 (B, S, Tq, Tk), for positions (B, T, 3) Å."""
         with full_precision(pos_q):
             d2 = (pos_q.float().unsqueeze(2) - pos_k.float().unsqueeze(1)).pow(2).sum(-1)  # (B, Tq, Tk) Å²
             inv = torch.tensor([1 / (2 * s**2) for s in self.sigmas], device=pos_q.device)
-            kern = torch.exp(-d2.unsqueeze(1) * inv.view(1, -1, 1, 1))  # (B, S, Tq, Tk)
-            return torch.einsum("hs,bsqk->bhqk", alpha.float(), kern)
+            return torch.exp(-d2.unsqueeze(1) * inv.view(1, -1, 1, 1))
 
 
 def fourier_features(x: torch.Tensor, n_freqs: int, max_freq: float = 8.0) -> torch.Tensor:

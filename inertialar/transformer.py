@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from inertialar.georope import ExactKernel, NystromFeatures, apply_rope, rope3d_angles, rope_frequencies
+from inertialar.georope import ExactKernel, NystromFeatures, apply_rope, mix_kernels, rope3d_angles, rope_frequencies
 
 DISTANCE_KERNELS = ("nystrom", "exact", "none")
 
@@ -55,8 +55,9 @@ class KVCache:
 class Attention(nn.Module):
     """Causal multi-head attention: RoPE-3D on ``rope_heads`` heads, a distance-kernel bias on all.
 
-    ``kernel`` (shared by all layers, owned by the backbone) turns features into the bias; None
-    means no distance bias."""
+    ``gram`` (B, S, Tq, Tk) holds the kernel values of the token pairs, computed once per forward
+    by the backbone and shared by all layers (each mixes them with its own α); None means no
+    distance bias."""
 
     def __init__(self, cfg: BackboneConfig):
         super().__init__()
@@ -78,27 +79,26 @@ class Attention(nn.Module):
             k = torch.cat([apply_rope(k[:, :r], cos, sin), k[:, r:]], dim=1)
         return q, k, v
 
-    def forward(self, x, cos, sin, phi, kernel) -> torch.Tensor:
+    def forward(self, x, cos, sin, gram) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self._qkv(x, cos, sin)
-        if kernel is None:
+        if gram is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, D)
         else:
-            bias = kernel.bias(phi, phi, self.alpha)  # (B, H, T, T) fp32
+            bias = mix_kernels(self.alpha, gram)  # (B, H, T, T) fp32
             causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
             bias = bias.masked_fill(~causal, float("-inf")).to(q.dtype)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # (B, H, T, D)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
-    def step(self, x, cos, sin, cache: KVCache, layer: int, kernel) -> torch.Tensor:
+    def step(self, x, cos, sin, cache: KVCache, layer: int, gram) -> torch.Tensor:
         """One new token per sequence: x (B, 1, C); cache holds ``cache.length`` earlier tokens."""
         B, _, C = x.shape
         q, k, v = self._qkv(x, cos, sin)
         t = cache.length
         cache.k[layer][:, :, t:t + 1] = k
         cache.v[layer][:, :, t:t + 1] = v
-        phi = cache.phi[:, : t + 1]
-        bias = None if kernel is None else kernel.bias(phi[:, t:t + 1], phi, self.alpha).to(q.dtype)  # (B, H, 1, t+1)
+        bias = None if gram is None else mix_kernels(self.alpha, gram).to(q.dtype)  # (B, H, 1, t+1)
         y = F.scaled_dot_product_attention(q, cache.k[layer][:, :, : t + 1], cache.v[layer][:, :, : t + 1],
                                            attn_mask=bias)
         return self.proj(y.transpose(1, 2).reshape(B, 1, C))
@@ -115,12 +115,12 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(cfg.width, cfg.mlp_ratio * cfg.width), nn.GELU(),
                                  nn.Linear(cfg.mlp_ratio * cfg.width, cfg.width))
 
-    def forward(self, x, cos, sin, phi, kernel):
-        x = x + self.attn(self.ln1(x), cos, sin, phi, kernel)
+    def forward(self, x, cos, sin, gram):
+        x = x + self.attn(self.ln1(x), cos, sin, gram)
         return x + self.mlp(self.ln2(x))
 
-    def step(self, x, cos, sin, cache, layer, kernel):
-        x = x + self.attn.step(self.ln1(x), cos, sin, cache, layer, kernel)
+    def step(self, x, cos, sin, cache, layer, gram):
+        x = x + self.attn.step(self.ln1(x), cos, sin, cache, layer, gram)
         return x + self.mlp(self.ln2(x))
 
 
@@ -153,8 +153,9 @@ class Backbone(nn.Module):
 
     def forward(self, h: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         cos, sin, phi = self._geometry(pos)
+        gram = None if self.nystrom is None else self.nystrom.gram(phi, phi)  # (B, S, T, T), once for all layers
         for block in self.blocks:
-            h = block(h, cos, sin, phi, self.nystrom)
+            h = block(h, cos, sin, gram)
         return self.ln_f(h)
 
     def new_cache(self, batch: int, device, dtype=torch.float32) -> KVCache:
@@ -166,8 +167,10 @@ class Backbone(nn.Module):
         if cache.length >= self.cfg.max_len:
             raise ValueError(f"sequence longer than max_len={self.cfg.max_len}")
         cos, sin, phi = self._geometry(pos)
-        cache.phi[:, cache.length:cache.length + 1] = phi
+        t = cache.length
+        cache.phi[:, t:t + 1] = phi
+        gram = None if self.nystrom is None else self.nystrom.gram(phi, cache.phi[:, : t + 1])  # (B, S, 1, t+1)
         for layer, block in enumerate(self.blocks):
-            h = block.step(h, cos, sin, cache, layer, self.nystrom)
+            h = block.step(h, cos, sin, cache, layer, gram)
         cache.length += 1
         return self.ln_f(h)

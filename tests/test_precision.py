@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_config
 from inertialar.checkpoint import load_checkpoint
 from inertialar.frames import canonicalize
-from inertialar.georope import ExactKernel, NystromFeatures, distance_bias, gaussian_kernel
+from inertialar.georope import ExactKernel, NystromFeatures, distance_bias, gaussian_kernel, mix_kernels
 from inertialar.model import InertialAR, ModelConfig
 from inertialar.tokenizer import molecule_to_tokens
 from inertialar.train import collate, precision_check
@@ -63,7 +63,7 @@ def test_nystrom_gram_survives_autocast():
 def test_exact_kernel_bias_is_the_gaussian_of_distances():
     pos = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0], [0, 2.0, 0]]])  # (1, 3, 3) Å
     kern = ExactKernel((1.0, 2.0))
-    bias = kern.bias(kern(pos), kern(pos), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))  # (1, 2, 3, 3)
+    bias = mix_kernels(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), kern.gram(kern(pos), kern(pos)))  # (1, 2, 3, 3)
     assert bias[0, 0, 0, 1] == pytest.approx(np.exp(-0.5))
     assert bias[0, 1, 0, 2] == pytest.approx(np.exp(-4 / 8))
     assert torch.allclose(bias.diagonal(dim1=-2, dim2=-1), torch.ones(1, 2, 3))
