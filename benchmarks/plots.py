@@ -42,7 +42,8 @@ def learning_curve(df: pd.DataFrame, path: Path) -> None:
         sampled = part.dropna(subset=["atom_stability"])
         for key, label in METRICS.items():
             right.plot(sampled["wall_hours"], 100 * sampled[key], marker="o", ms=3, label=f"{label} ({hardware})")
-    left.set(xlabel="training hours", ylabel="validation loss", title="Validation loss (first 2,000 validation molecules)")
+    left.set(xlabel="training hours (log scale: GPU minutes and CPU hours)", ylabel="validation loss", xscale="log",
+             title="Validation loss (first 2,000 validation molecules)")
     right.set(xlabel="training hours", ylabel="%", ylim=(0, 100), title="Samples during training (200, seed 0)")
     for ax in (left, right):
         ax.grid(alpha=0.3)

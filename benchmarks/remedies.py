@@ -1,10 +1,10 @@
 """Overfitting remedies on a small CPU test bed: the unconditional train/validation gap per remedy.
 
-    python benchmarks/remedies.py [--limit-train 3000] [--epochs 30] [--threads 1]
+    python benchmarks/remedies.py [--limit-train 500] [--epochs 150]
 
 Each run trains a small model (width 128, 4 layers, head 128×2) on the first ``--limit-train``
 training molecules with ``python -m inertialar train`` and the same seed, then reads the final
-record of its log: unconditional loss on (the first 2,000 of) its training molecules and on
+record of its log: unconditional loss on its (first ≤ 2,000) training molecules and on
 2,000 validation molecules. Two runs go side by side (one thread each) on the 2-core CPU.
 Writes benchmarks/results/remedies.{csv,md}.
 """
@@ -35,8 +35,8 @@ SMALL = ["--width", "128", "--depth", "4", "--heads", "4", "--head-width", "128"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit-train", type=int, default=3000)
-    parser.add_argument("--epochs", type=float, default=30)
+    parser.add_argument("--limit-train", type=int, default=500)
+    parser.add_argument("--epochs", type=float, default=150)
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     rows = []

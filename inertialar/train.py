@@ -365,12 +365,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
 
 def evaluation_record(ema, valid_ts, device, cfg: TrainConfig, step, epoch, wall_s, samples: bool = True,
                       train_ts: TokenSet | None = None) -> dict:
-    """Unconditional losses on 2,000 validation and 2,000 training molecules (their gap shows
-    overfitting), plus sample metrics if ``samples``."""
+    """Unconditional losses on 2,000 validation and (up to) 2,000 of the training molecules (their
+    gap shows overfitting), plus sample metrics if ``samples``."""
     rec = {"kind": "eval", "step": step, "epoch": round(epoch, 4), "wall_hours": wall_s / 3600,
            **validation_loss(ema, valid_ts, device)}
     if train_ts is not None:
-        rec.update({k: v for k, v in validation_loss(ema, train_ts, device, prefix="train").items()
+        n_train = min(2000, cfg.limit_train or 2000)  # molecules it actually trained on
+        rec.update({k: v for k, v in validation_loss(ema, train_ts, device, n_train, prefix="train").items()
                     if k != "train_condition"})
         rec["gap"] = rec["val_loss"] - rec["train_loss"]
     if samples and cfg.eval_samples:
