@@ -1,6 +1,6 @@
 """Overfitting check: unconditional loss on training vs validation molecules, per checkpoint.
 
-    python benchmarks/overfit.py CHECKPOINT [CHECKPOINT ...] [--n 2000]
+    python benchmarks/overfit.py [CHECKPOINT ...] [--n 2000]
 
 The same fixed-noise, fp32, all-groups-unspecified loss that training logs as ``val_*``, on the
 first n molecules of the training and of the validation split. A gap (val − train) above 0.03
@@ -30,7 +30,7 @@ FIELDS = ["checkpoint", "steps", "epochs", "device", "n", "train_loss", "val_los
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("checkpoints", nargs="*", help="none: only rewrite overfit.md from overfit.csv")
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
     train_ts, valid_ts = load_split("train"), load_split("valid")
@@ -49,6 +49,7 @@ def main() -> None:
                    "device": meta.get("device"), "n": args.n, "gap": round(va["val_loss"] - tr["train_loss"], 4),
                    **{k: round(v, 4) for k, v in (tr | va).items() if k in FIELDS}}
             writer.writerow(row)
+            f.flush()  # a row per checkpoint survives an interrupted run
             print(row, flush=True)
     with out.open() as f:
         rows = list(csv.DictReader(f))
