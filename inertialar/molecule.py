@@ -235,9 +235,25 @@ def to_sdf(molecules: list[Molecule], bonds: list[np.ndarray] | None = None, *,
     for k, mol in enumerate(molecules):
         rdmol = to_rdkit(mol, None if bonds is None else bonds[k], charges=None if charges is None else charges[k])
         rdmol.SetProp("_Name", (mol.title or f"molecule {k + 1}").replace("\n", " "))
+        if bonds is not None:
+            _stereo_from_3d(rdmol)
         data = "".join(f"> <{name}>\n{_sdf_value(value)}\n\n" for name, value in (properties[k] if properties else {}).items())
         out.append(Chem.MolToMolBlock(rdmol, kekulize=False) + data + "$$$$\n")
     return "".join(out)
+
+
+def _stereo_from_3d(rdmol) -> None:
+    """Chiral tags and E/Z from the coordinates, so the writer does not mark double bonds 'either'."""
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
+
+    try:
+        with BlockLogs():
+            rdmol.UpdatePropertyCache(strict=False)
+            Chem.FastFindRings(rdmol)
+            Chem.AssignStereochemistryFrom3D(rdmol)
+    except (ValueError, RuntimeError):  # an unsanitizable structure keeps no stereo
+        pass
 
 
 def _sdf_value(value) -> str:

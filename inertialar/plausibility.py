@@ -29,7 +29,8 @@ CHECKS: dict[str, str] = {
     "aromatic_ring_flatness": "Aromatic 5- and 6-membered rings are flat (within 0.25 Å of a plane).",
     "non-aromatic_ring_non-flatness": "Saturated 6-membered rings are puckered, not flat (≥ 0.05 Å off a plane).",
     "double_bond_flatness": "Atoms around each C=C double bond lie in a plane (within 0.25 Å).",
-    "internal_energy": "The pose's UFF energy is at most 100× the mean of 50 RDKit conformers of the same molecule.",
+    "internal_energy": "The pose's UFF energy is at most 100× the mean of 50 RDKit conformers of the same molecule "
+                       "(fails for tiny molecules such as water, whose conformers have energy 0).",
 }
 EDM_TERMS: dict[str, str] = {
     "stable": "EDM stability: with bonds from EDM's distance table, every atom's bond orders sum to its valence "
