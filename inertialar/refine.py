@@ -226,7 +226,8 @@ def summary_line(summary: dict) -> str:
     def num(value, fmt: str) -> str:
         return "n/a" if value is None else format(value, fmt)
 
+    kept = None if summary["connectivity_kept"] is None else 100 * summary["connectivity_kept"]
     return (f"refined ({summary['method']}): {summary['refined']} / failed: {summary['failed']} · "
             f"median energy drop {num(summary['median_energy_drop_kcal_mol'], '.1f')} kcal/mol · "
             f"median heavy-atom RMSD {num(summary['median_rmsd_heavy_A'], '.3f')} Å · "
-            f"connectivity kept {num(None if summary['connectivity_kept'] is None else 100 * summary['connectivity_kept'], '.0f')}%")
+            f"connectivity kept {num(kept, '.0f')}%")
