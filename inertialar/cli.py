@@ -224,6 +224,9 @@ def cmd_sample(args) -> int:
     write_text(out, text)
     print(f"wrote {len(molecules)} molecules to {out}", file=sys.stderr)
     if refine_settings.method != "none":
+        for k, r in enumerate(done):  # reported per molecule, never fatal: the raw pose was written
+            if not r.refined:
+                print(f"molecule {k + 1}: not refined ({r.reason}); written unrefined", file=sys.stderr)
         print(summary_line(summarize(done)))
     return 0
 
