@@ -99,7 +99,8 @@ def show_batch(batch: dict) -> None:
         mols = [batch["molecules"][i] for i in failing]
         c1, c2 = st.columns(2)
         c1.download_button(f"Download shown failures (SDF, {len(mols)})",
-                           to_sdf(mols, [batch["reports"][i].bonds for i in failing]),
+                           to_sdf(mols, [batch["reports"][i].bonds for i in failing],  # EDM bonds: they explain the failure
+                                  properties=[{"bond_source": "edm_table"}] * len(mols)),
                            file_name="inertialar_failures.sdf", mime="chemical/x-mdl-sdfile", key="fail.dl_sdf")
         c2.download_button(f"Download shown failures (XYZ, {len(mols)})", to_xyz(mols),
                            file_name="inertialar_failures.xyz", mime="chemical/x-xyz", key="fail.dl_xyz")
