@@ -344,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--refine", choices=METHODS, default="none",
                    help="geometry refinement after sampling: none (raw output), mmff (RDKit MMFF94) or xtb "
                         "(GFN2-xTB via tblite); a molecule that cannot be refined is written unrefined with the reason")
-    s.add_argument("--refine-steps", type=_positive_int, default=r.max_steps, help="optimizer step cap per molecule")
+    s.add_argument("--refine-steps", type=_positive_int, default=None,
+                   help="optimizer step cap per molecule (default: 2,000 MMFF iterations, 300 xTB steps)")
     s.add_argument("--refine-seconds", type=_positive_float, default=r.max_seconds, help="time cap per molecule (s)")
     s.set_defaults(func=cmd_sample)
 
