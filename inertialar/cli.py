@@ -44,6 +44,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be positive")
+    return value
+
+
 def cmd_canonicalize(args) -> int:
     from inertialar.frames import canonicalize
     from inertialar.molecule import read_molecules, to_xyz, write_molecules
@@ -69,13 +76,25 @@ def cmd_evaluate(args) -> int:
     except FileNotFoundError:
         known = None
         print("note: novelty needs the data cache (python -m inertialar data prepare)", file=sys.stderr)
-    result = evaluate(mols, known)
+    result = {**evaluate(mols, known), "edm_bonds": "EDM distance table (bond_analyze.py)"}
+    if args.plausibility:
+        from inertialar.plausibility import plausibility
+
+        result.update(plausibility(mols))
     if args.json:
         print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else value)
-            print(f"{key:16s} {shown}")
+        return 0
+    print("EDM metrics (bonds from EDM's distance table)")
+    for key, value in result.items():
+        if key.startswith("posebusters") or key == "edm_bonds":
+            continue
+        shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else value)
+        print(f"{key:16s} {shown}")
+    if args.plausibility:
+        print(f"PoseBusters ({result['posebusters_config']}; bonds: {result['posebusters_bonds']})")
+        for key, value in result["posebusters_checks"].items():
+            print(f"{key:32s} {value:.4f}")
+        print(f"{'all checks pass':32s} {result['posebusters_all_pass']:.4f}")
     return 0
 
 
@@ -163,9 +182,10 @@ def cmd_window(args) -> int:
 def cmd_sample(args) -> int:
     from tqdm import tqdm
 
+    from inertialar.bonds import chemist_sdf
     from inertialar.checkpoint import load_checkpoint
-    from inertialar.metrics import bond_orders
-    from inertialar.molecule import MoleculeError, write_molecules
+    from inertialar.molecule import Molecule, to_xyz, write_text
+    from inertialar.refine import RefineSettings, refine_all, summarize, summary_line
     from inertialar.sampler import SampleSettings, sample
 
     out = Path(args.out)
@@ -177,6 +197,8 @@ def cmd_sample(args) -> int:
                               cfg_scale=args.cfg_scale, temperature=args.temperature,
                               coord_temperature=args.coord_temperature, steps=args.steps,
                               batch_size=args.batch_size, device=args.device)
+    refine_settings = RefineSettings(method=args.refine, max_steps=args.refine_steps, max_seconds=args.refine_seconds)
+    refine_settings.validate()
     if args.device.startswith("cuda"):
         import torch
 
@@ -189,12 +211,23 @@ def cmd_sample(args) -> int:
             bar.update(round(frac * 100) - bar.n)
 
         result = sample(model, settings, progress)
-    try:
-        bonds = [bond_orders(m) for m in result.molecules] if out.suffix.lower() == ".sdf" else None
-        write_molecules(out, result.molecules, bonds)
-    except MoleculeError as err:
-        raise UsageError(str(err)) from None
-    print(f"wrote {len(result.molecules)} molecules to {out}", file=sys.stderr)
+    molecules, properties = result.molecules, [{} for _ in result.molecules]
+    if refine_settings.method != "none":
+        with tqdm(total=len(molecules), desc=f"refining ({refine_settings.method})", unit="mol", file=sys.stderr) as bar:
+            done = refine_all(molecules, refine_settings, lambda f: bar.update(round(f * len(molecules)) - bar.n))
+        molecules, properties = [r.molecule for r in done], [r.properties() for r in done]
+    if out.suffix.lower() == ".sdf":
+        text = chemist_sdf(molecules, properties)
+    else:  # XYZ has no data items: the refinement outcome goes in each title line
+        text = to_xyz([Molecule(m.elements, m.coords, " ".join(f"{k}={v}" for k, v in p.items()) or m.title)
+                       for m, p in zip(molecules, properties)])
+    write_text(out, text)
+    print(f"wrote {len(molecules)} molecules to {out}", file=sys.stderr)
+    if refine_settings.method != "none":
+        for k, r in enumerate(done):  # reported per molecule, never fatal: the raw pose was written
+            if not r.refined:
+                print(f"molecule {k + 1}: not refined ({r.reason}); written unrefined", file=sys.stderr)
+        print(summary_line(summarize(done)))
     return 0
 
 
@@ -257,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="EDM metrics of the molecules in a file")
     e.add_argument("file")
     e.add_argument("--json", action="store_true", help="one JSON object")
+    e.add_argument("--plausibility", action="store_true",
+                   help="add PoseBusters (mol config) pass rates per check and posebusters_all_pass; bonds are "
+                        "perceived from the coordinates by RDKit (EDM metrics keep EDM's distance table)")
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("groups", help="functional-group names and SMARTS")
@@ -285,10 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     _training_flags(w, batch_tokens=16384)
     w.set_defaults(func=cmd_window, epochs=1e6, max_minutes=None, resume=False)
 
+    from inertialar.refine import METHODS, RefineSettings
     from inertialar.sampler import SampleSettings
 
     d = SampleSettings()  # the one home of sampler defaults
-    s = sub.add_parser("sample", help="sample molecules to .xyz or .sdf")
+    s = sub.add_parser("sample", help="sample molecules to .xyz or .sdf (SDF bonds: RDKit, EDM table as fallback)")
     s.add_argument("--n", type=_positive_int, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
@@ -303,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
                    help="molecules per batch (part of the seed's meaning)")
     s.add_argument("--device", default="cpu")
+    r = RefineSettings()
+    s.add_argument("--refine", choices=METHODS, default="none",
+                   help="geometry refinement after sampling: none (raw output), mmff (RDKit MMFF94) or xtb "
+                        "(GFN2-xTB via tblite); a molecule that cannot be refined is written unrefined with the reason")
+    s.add_argument("--refine-steps", type=_positive_int, default=None,
+                   help="optimizer step cap per molecule (default: 2,000 MMFF iterations, 300 xTB steps)")
+    s.add_argument("--refine-seconds", type=_positive_float, default=r.max_seconds, help="time cap per molecule (s)")
     s.set_defaults(func=cmd_sample)
 
     x = sub.add_parser("export", help="copy a checkpoint for shipping (fp16 weights, same metadata)")

@@ -189,8 +189,10 @@ def read_molecules(path: str | Path) -> list[Molecule]:
     return parse_text(text, path.suffix)
 
 
-def to_rdkit(mol: Molecule, bonds: np.ndarray | None = None, implicit_hydrogens: bool = False):
-    """An RDKit Mol with a conformer; ``bonds`` (N, N) int bond orders, if given, are added.
+def to_rdkit(mol: Molecule, bonds: np.ndarray | None = None, implicit_hydrogens: bool = False,
+             charges: np.ndarray | None = None):
+    """An RDKit Mol with a conformer; ``bonds`` (N, N) int bond orders and ``charges`` (N,) int
+    formal charges, if given, are added.
 
     With ``implicit_hydrogens`` RDKit may add hydrogens to under-bonded atoms when sanitizing
     (as EDM's evaluation does); otherwise every hydrogen must be an explicit atom."""
@@ -198,9 +200,11 @@ def to_rdkit(mol: Molecule, bonds: np.ndarray | None = None, implicit_hydrogens:
     from rdkit.Geometry import Point3D
 
     rw = Chem.RWMol()
-    for e in mol.elements:
+    for k, e in enumerate(mol.elements):
         atom = Chem.Atom(e)
         atom.SetNoImplicit(not implicit_hydrogens)
+        if charges is not None:
+            atom.SetFormalCharge(int(charges[k]))
         rw.AddAtom(atom)
     if bonds is not None:
         kinds = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE}
@@ -221,21 +225,58 @@ def from_rdkit(rdmol, title: str = "") -> Molecule:
     return Molecule(elements, rdmol.GetConformer().GetPositions(), title)
 
 
-def to_sdf(molecules: list[Molecule], bonds: list[np.ndarray] | None = None) -> str:
-    """V2000 SDF text; bonds per molecule (N, N) orders, or none."""
+def to_sdf(molecules: list[Molecule], bonds: list[np.ndarray] | None = None, *,
+           charges: list[np.ndarray] | None = None, properties: list[dict] | None = None) -> str:
+    """V2000 SDF text; per molecule: bonds (N, N) orders, charges (N,) formal charges, and
+    properties (name → value, written as SDF data items), each optional."""
     from rdkit import Chem
 
     out = []
     for k, mol in enumerate(molecules):
-        rdmol = to_rdkit(mol, None if bonds is None else bonds[k])
-        rdmol.SetProp("_Name", mol.title or f"molecule {k + 1}")
-        out.append(Chem.MolToMolBlock(rdmol, kekulize=False) + "$$$$\n")
+        rdmol = to_rdkit(mol, None if bonds is None else bonds[k], charges=None if charges is None else charges[k])
+        rdmol.SetProp("_Name", (mol.title or f"molecule {k + 1}").replace("\n", " "))
+        if bonds is not None:
+            _stereo_from_3d(rdmol)
+        data = "".join(f"> <{name}>\n{_sdf_value(value)}\n\n" for name, value in (properties[k] if properties else {}).items())
+        out.append(Chem.MolToMolBlock(rdmol, kekulize=False) + data + "$$$$\n")
     return "".join(out)
+
+
+def _stereo_from_3d(rdmol) -> None:
+    """Chiral tags and E/Z from the coordinates, so the writer does not mark double bonds 'either'."""
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
+
+    try:
+        with BlockLogs():
+            rdmol.UpdatePropertyCache(strict=False)
+            Chem.FastFindRings(rdmol)
+            Chem.AssignStereochemistryFrom3D(rdmol)
+    except (ValueError, RuntimeError):  # an unsanitizable structure keeps no stereo
+        pass
+
+
+def _sdf_value(value) -> str:
+    """One-line SDF data value: booleans as 0/1, floats with 4 decimals."""
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4f}"
+    return str(value).replace("\n", " ")
 
 
 def to_xyz(molecules: list[Molecule]) -> str:
     """Concatenated XYZ blocks."""
     return "".join(m.to_xyz() for m in molecules)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` atomically (a temporary file renamed into place), with a one-line error for a missing folder."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise MoleculeError(f"output folder {path.parent} does not exist")
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_molecules(path: str | Path, molecules: list[Molecule], bonds: list[np.ndarray] | None = None) -> None:
@@ -248,7 +289,4 @@ def write_molecules(path: str | Path, molecules: list[Molecule], bonds: list[np.
         text = to_sdf(molecules, bonds)
     else:
         raise MoleculeError(f"unsupported output format {suffix or path.name!r}; use .xyz or .sdf")
-    if not path.parent.exists():
-        raise MoleculeError(f"output folder {path.parent} does not exist")
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    write_text(path, text)

@@ -10,6 +10,8 @@ py3Dmol writes the viewer script; this module adds what a trajectory needs and p
   frame, atom counts may differ); a small player (play/pause, step slider, speed) in plain JS
   steps through them, and an HTML overlay shows the step counter (3Dmol's screen-space labels
   do not render reliably).
+* **Overlay.** An optional second pose (e.g. the refined geometry) drawn as thin green sticks in
+  its own model; it has no frames, so the player keeps stepping through the first model only.
 * **Inertial axes.** Three arrows I1 ≤ I2 ≤ I3 from ``centre`` along the rows of ``axes`` (the
   canonical frame's x, y, z by default), labelled at their tips.
 
@@ -36,6 +38,7 @@ from inertialar.tokenizer import EOS
 JS_URL = "app/static/3Dmol-min.js"  # relative: resolved against the Streamlit server's origin
 AXIS_COLORS = ("#d62728", "#2ca02c", "#1f77b4")  # I1 red, I2 green, I3 blue
 NEWEST_COLOR = "#ff00ff"
+OVERLAY_COLOR = "#00a86b"  # the overlaid (refined) pose
 _PLACEHOLDER = "UNIQUEID"  # py3Dmol's own placeholder for the viewer name
 
 
@@ -97,6 +100,8 @@ def viewer_html(
     height: int = 400,
     start: str = "first",
     autoplay: bool = False,
+    overlay: Molecule | None = None,
+    overlay_label: str = "refined pose",
 ) -> str:
     """A self-contained HTML page showing ``frames`` (≥ 1) in one 3Dmol viewer.
 
@@ -104,7 +109,8 @@ def viewer_html(
     newest: mark the last atom of every frame (a trajectory's freshly placed atom); axes (3, 3)
     rows I1, I2, I3 and centre (3,) Å in the frames' coordinates (default: the canonical frame,
     identity at the origin), drawn when ``show_axes``; atom_labels (index, text) for
-    the last frame; start: "first" or "last" frame shown before playing.
+    the last frame; start: "first" or "last" frame shown before playing; overlay: a static second
+    pose in the same coordinates, shown on every frame and named ``overlay_label`` in the legend.
     """
     if not frames:
         raise ValueError("viewer_html needs at least one frame")
@@ -137,6 +143,10 @@ def viewer_html(
                                      "fontColor": "white", "backgroundColor": AXIS_COLORS[k],
                                      "backgroundOpacity": 0.85, "inFront": True})
         legend.update({f"I{k + 1} axis": AXIS_COLORS[k] for k in range(3)})
+    if overlay is not None:  # a separate model after all frame styles, so they never apply to it
+        v.addModel(_frames_xyz([overlay]), "xyz")
+        v.setStyle({"model": 1}, {"stick": {"radius": 0.07, "color": OVERLAY_COLOR, "opacity": 0.8}})
+        legend[overlay_label] = OVERLAY_COLOR
     last = frames[-1]
     for i, text in atom_labels:
         v.addLabel(text, {"position": _xyz(last.coords[int(i)]), "fontSize": 11, "fontColor": "black",

@@ -2,7 +2,9 @@
 
 Reasons come from ``inertialar.metrics.diagnose`` (valence with bond sum vs allowed, fragments,
 clashes < 0.9 Å, RDKit's sanitize message). An atom's canonical position is the step at which
-the sampler placed it, so the offending atoms' positions say when generation went wrong.
+the sampler placed it, so the offending atoms' positions say when generation went wrong. Next to
+them, the inspected molecule's PoseBusters checks (``inertialar.plausibility``: bonds perceived by
+RDKit from the coordinates, not EDM's table), each explained in one line.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from inertialar.metrics import CLASH_DISTANCE, evaluate
-from inertialar.molecule import to_sdf, to_xyz
+from inertialar.molecule import Molecule, parse_xyz, to_sdf, to_xyz
+from inertialar.plausibility import CHECKS, EDM_TERMS, check_molecules
 from inertialar.sampler import SampleSettings
 from pages import _checkpoint, _entry, _viewer
 from pages._analysis import (
@@ -96,7 +99,8 @@ def show_batch(batch: dict) -> None:
         mols = [batch["molecules"][i] for i in failing]
         c1, c2 = st.columns(2)
         c1.download_button(f"Download shown failures (SDF, {len(mols)})",
-                           to_sdf(mols, [batch["reports"][i].bonds for i in failing]),
+                           to_sdf(mols, [batch["reports"][i].bonds for i in failing],  # EDM bonds: they explain the failure
+                                  properties=[{"bond_source": "edm_table"}] * len(mols)),
                            file_name="inertialar_failures.sdf", mime="chemical/x-mdl-sdfile", key="fail.dl_sdf")
         c2.download_button(f"Download shown failures (XYZ, {len(mols)})", to_xyz(mols),
                            file_name="inertialar_failures.xyz", mime="chemical/x-xyz", key="fail.dl_xyz")
@@ -114,15 +118,33 @@ def _inspect(batch: dict, k: int) -> None:
         _viewer.show(html, VIEW_HEIGHT)
     with right:
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}")
+        st.caption(" ".join(f"**{term.capitalize()}** = {text}" for term, text in EDM_TERMS.items()))
+        _posebusters_panel(mol)
         if not rep.reasons:
-            st.success("No failure: this molecule is stable and valid.")
+            st.success("No EDM failure: this molecule is stable and valid.")
             return
-        st.markdown("\n".join(f"- {describe_reason(r, mol)}" for r in rep.reasons))
+        st.markdown("**EDM reasons**\n" + "\n".join(f"- {describe_reason(r, mol)}" for r in rep.reasons))
         rows = [{"step": i + 1, "element": mol.elements[i], "reason": kind}
                 for kind, a in atoms.items() for i in a]
         if rows:
             st.markdown("**Offending atoms and the step that placed them**")
             st.dataframe(pd.DataFrame(rows).sort_values("step"), hide_index=True, key="fail.atoms")
+
+
+@st.cache_data(show_spinner="Running PoseBusters …", max_entries=256)
+def _posebusters(xyz: str) -> dict[str, bool]:
+    return check_molecules(parse_xyz(xyz))[0]
+
+
+def _posebusters_panel(mol: Molecule) -> None:
+    """The molecule's PoseBusters (mol config) checks, each with its one-line meaning."""
+    row = _posebusters(mol.to_xyz())
+    passed = sum(row.values())
+    with st.expander(f"PoseBusters: {passed}/{len(row)} checks pass (bonds perceived by RDKit, not EDM's table)",
+                     expanded=passed < len(row)):
+        st.dataframe(pd.DataFrame([{"check": name, "pass": row[name], "meaning": CHECKS[name]} for name in CHECKS]),
+                     hide_index=True, key="fail.posebusters",
+                     column_config={"meaning": st.column_config.TextColumn(width="large")})
 
 
 if __name__ == "__main__":  # run by st.navigation (or directly by Streamlit: see _entry)

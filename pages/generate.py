@@ -1,7 +1,9 @@
 """Generate page: settings → ``inertialar.sampler.sample`` → molecules built atom by atom.
 
-Results are kept in session state under a key of (model, settings, seed), so reruns (picking
-another molecule, downloading) never sample again and the same settings give the same molecules.
+Results are kept in session state under a key of (model, settings, seed, refinement), so reruns
+(picking another molecule, downloading) never sample again and the same settings give the same
+molecules. "Refine geometry" (``inertialar.refine``: MMFF94 or GFN2-xTB) adds a refined pose per
+molecule, drawn over the raw one; the table and player stay on the raw output, the headline.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from inertialar.bonds import chemist_sdf
 from inertialar.frames import canonicalize
-from inertialar.molecule import Molecule, to_sdf, to_xyz
+from inertialar.molecule import Molecule, to_xyz
+from inertialar.refine import METHODS, Refinement, RefineSettings, refine_all, summarize
 from inertialar.sampler import SampleResult, SampleSettings, sample
 from pages import _charts, _checkpoint, _entry, _inputs, _viewer
 from pages._analysis import Report, molecule_report
 
 VIEW_HEIGHT = 420
 MAX_CACHED = 8  # generations kept per session
+REFINE_LABELS = {"none": "none (raw output)", "mmff": "MMFF94 (RDKit)", "xtb": "GFN2-xTB (tblite)"}
 
 
 @dataclass
@@ -27,6 +32,9 @@ class Generation:
     result: SampleResult
     reports: list[Report]
     trained: bool
+    sdf: str = ""  # raw molecules, RDKit-perceived bonds
+    refinements: list[Refinement] | None = None
+    refined_sdf: str | None = None
 
 
 def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: int) -> dict:
@@ -77,22 +85,30 @@ def _prefix_widgets(max_atoms: int) -> Molecule | None:
         return prefix
 
 
-def _result_key(loaded: _checkpoint.LoadedModel, s: SampleSettings) -> str:
+def _result_key(loaded: _checkpoint.LoadedModel, s: SampleSettings, refine: str = "none") -> str:
     prefix = s.prefix.to_xyz() if s.prefix is not None else ""
     text = repr((loaded.key, s.n, s.seed, s.present, s.absent, s.cfg_scale, s.temperature, s.coord_temperature,
-                 s.steps, prefix))
+                 s.steps, prefix) + ((refine,) if refine != "none" else ()))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, with_reasons: bool = False) -> Generation:
-    """Sample with a progress bar and compute per-molecule reports (with failure reasons if asked)."""
+def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, with_reasons: bool = False,
+                   refine: str = "none") -> Generation:
+    """Sample with a progress bar, compute per-molecule reports (with failure reasons if asked)
+    and, if ``refine`` is not "none", refine every molecule."""
     text = f"Sampling {settings.n} molecules …"
     bar = st.progress(0.0, text=text)
     result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f), text=text))
     bar.progress(1.0, text="Checking molecules …")
     reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
+    gen = Generation(result, reports, loaded.trained, sdf=chemist_sdf(result.molecules))
+    if refine != "none":
+        text = f"Refining geometries ({REFINE_LABELS[refine]}) …"
+        done = refine_all(result.molecules, RefineSettings(refine), lambda f: bar.progress(min(1.0, f), text=text))
+        gen.refinements = done
+        gen.refined_sdf = chemist_sdf([r.molecule for r in done], [r.properties() for r in done])
     bar.empty()
-    return Generation(result, reports, loaded.trained)
+    return gen
 
 
 def render(loaded: _checkpoint.LoadedModel) -> None:
@@ -102,8 +118,11 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
     _checkpoint.untrained_warning(loaded)
     values = settings_widgets("gen", tuple(loaded.model.cfg.groups), 16, 4)
     prefix = _prefix_widgets(loaded.model.cfg.max_atoms)
+    refine = st.selectbox("Refine geometry", METHODS, format_func=REFINE_LABELS.get, key="gen.refine",
+                          help="Optional relaxation after sampling, shown over the raw pose. Raw numbers stay the "
+                               "headline; a molecule that cannot be refined keeps its raw pose and says why.")
     settings = SampleSettings(**values, prefix=prefix, device=loaded.device, batch_size=16)
-    key = _result_key(loaded, settings)
+    key = _result_key(loaded, settings, refine)
     store: dict[str, Generation] = st.session_state.setdefault("gen.results", {})
     if st.button("Generate", type="primary", key="gen.run"):
         try:
@@ -112,7 +131,7 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
             st.error(f"Cannot sample with these settings: {err}")
         else:
             if key not in store:
-                store[key] = run_generation(loaded, settings)
+                store[key] = run_generation(loaded, settings, refine=refine)
                 while len(store) > MAX_CACHED:
                     store.pop(next(iter(store)))
             st.session_state["gen.shown"] = key
@@ -140,35 +159,71 @@ def show_generation(gen: Generation) -> None:
                            "requested groups": _group_summary(r.groups, s),
                            "all groups found": ", ".join(sorted(r.groups)) or "—"}
                           for k, (m, r) in enumerate(zip(result.molecules, reports))])
+    if gen.refinements is not None:
+        table = pd.concat([table, _refinement_table(gen.refinements)], axis=1)
     n_valid = sum(r.valid for r in reports)
     n_stable = sum(r.stable for r in reports)
     st.subheader(f"{len(reports)} molecule(s): {n_stable} stable, {n_valid} valid")
+    st.caption("Stable and valid are EDM's metrics (bonds from EDM's distance table) on the raw output. "
+               "Downloaded SDF bonds are RDKit's (DetermineBonds), EDM's table where RDKit fails (property bond_source).")
+    if gen.refinements is not None:
+        sm = summarize(gen.refinements)
+        st.caption(f"Refined ({REFINE_LABELS[sm['method']]}): {sm['refined']} refined, {sm['failed']} not refined; "
+                   f"median refined energy drop {_num(sm['median_energy_drop_kcal_mol'], '.1f')} kcal/mol, "
+                   f"median heavy-atom RMSD {_num(sm['median_rmsd_heavy_A'], '.3f')} Å.")
     st.dataframe(table, hide_index=True, key="gen.table")
     k = st.selectbox("Show molecule", range(len(reports)), key="gen.pick",
                      format_func=lambda i: f"#{i + 1} · {reports[i].smiles or '(invalid)'} · {len(result.molecules[i])} atoms")
     k = int(k)
     rep, traj = reports[k], result.trajectories[k]
+    ref = gen.refinements[k] if gen.refinements is not None else None
     left, right = st.columns([3, 2])
     with left:
         frames, captions = _viewer.trajectory_frames(traj)
-        html = _viewer.viewer_html(frames, captions=captions, newest=True, height=VIEW_HEIGHT, autoplay=True)
+        overlay = ref.molecule if ref is not None and ref.refined and ref.method != "none" else None
+        html = _viewer.viewer_html(frames, captions=captions, newest=True, height=VIEW_HEIGHT, autoplay=True,
+                                   overlay=overlay, overlay_label=f"refined pose ({ref.method})" if ref else "")
         _viewer.show(html, VIEW_HEIGHT)
         st.caption("Each frame adds one atom (magenta = newest; H white, C grey, N blue, O red, F gold). "
-                   "Arrows: the canonical inertial axes I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol.")
+                   "Arrows: the canonical inertial axes I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol."
+                   + (" Thin green sticks: the refined pose, superposed on the raw one." if overlay is not None else ""))
     with right:
         st.plotly_chart(_charts.type_probabilities(traj), key="gen.probs")
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid (fails RDKit sanitization)'}`  \n"
                     f"**Stable:** {'yes' if rep.stable else 'no'} ({rep.stable_atoms}/{rep.n_atoms} atoms)  \n"
                     f"**Valid:** {'yes' if rep.valid else 'no'}  \n"
                     f"**Requested groups:** {_group_summary(rep.groups, s)}")
+        if ref is not None:
+            st.markdown(_refinement_text(ref))
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Download SDF (all)", to_sdf(result.molecules, [r.bonds for r in reports]),
-                       file_name=f"inertialar_seed{s.seed}.sdf", mime="chemical/x-mdl-sdfile", key="gen.dl_sdf")
+    c1.download_button("Download SDF (all)", gen.sdf, file_name=f"inertialar_seed{s.seed}.sdf",
+                       mime="chemical/x-mdl-sdfile", key="gen.dl_sdf")
+    if gen.refined_sdf is not None:
+        c1.download_button(f"Download refined SDF ({gen.refinements[0].method})", gen.refined_sdf,
+                           file_name=f"inertialar_seed{s.seed}_refined_{gen.refinements[0].method}.sdf",
+                           mime="chemical/x-mdl-sdfile", key="gen.dl_refined")
     c2.download_button("Download XYZ (all)", to_xyz(result.molecules), file_name=f"inertialar_seed{s.seed}.xyz",
                        mime="chemical/x-xyz", key="gen.dl_xyz")
     c3.download_button(f"Trajectory XYZ (#{k + 1})", _viewer.trajectory_xyz(traj, f"molecule {k + 1}"),
                        file_name=f"inertialar_seed{s.seed}_mol{k + 1}_trajectory.xyz", mime="chemical/x-xyz",
                        key="gen.dl_traj")
+
+
+def _num(value, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _refinement_table(refinements: list[Refinement]) -> pd.DataFrame:
+    return pd.DataFrame([{"refined": "yes" if r.refined else f"no: {r.reason}",
+                          "refined ΔE (kcal/mol)": r.energy_drop_kcal_mol, "refined RMSD heavy (Å)": r.rmsd_heavy_A,
+                          "connectivity kept": r.connectivity_kept} for r in refinements])
+
+
+def _refinement_text(r: Refinement) -> str:
+    if not r.refined:
+        return f"**Refinement ({r.method}):** not refined — {r.reason}; the raw pose is kept."
+    return (f"**Refined ({r.method}):** energy drop {r.energy_drop_kcal_mol:.1f} kcal/mol, heavy-atom RMSD "
+            f"{r.rmsd_heavy_A:.3f} Å, connectivity {'kept' if r.connectivity_kept else 'changed'}")
 
 
 if __name__ == "__main__":  # run by st.navigation (or directly by Streamlit: see _entry)

@@ -93,6 +93,26 @@ def test_generate_shows_one_viewer_with_every_step_as_a_frame(app):
     assert _srcdocs(app) == [html]
 
 
+def test_generate_refine_overlays_the_refined_pose_and_keeps_the_raw_player(app, monkeypatch):
+    from inertialar import refine
+
+    def fake_mmff(mol, settings):  # the real MMFF path is tested in test_refine; here: what the page shows
+        return refine.Refinement(Molecule(mol.elements, mol.coords + 0.1), "mmff", None, 1.5, 0.17, True, 10, 0.01)
+
+    monkeypatch.setattr(refine, "_mmff", fake_mmff)
+    app.number_input(key="gen.n").set_value(2)
+    app.selectbox(key="gen.refine").set_value("mmff")
+    app.button(key="gen.run").click().run()
+    _no_exception(app)
+    (gen,) = app.session_state["gen.results"].values()
+    (html,) = _srcdocs(app)
+    assert _viewer.frame_count(html) == len(gen.result.molecules[0])  # the player stays on the raw trajectory
+    assert _viewer.OVERLAY_COLOR in html and "refined pose (mmff)" in html
+    assert list(app.dataframe[0].value["refined"]) == ["yes", "yes"]
+    assert "Download refined SDF (mmff)" in [b.proto.label for b in app.get("download_button")]
+    assert gen.refined_sdf.count("> <energy_drop_kcal_mol>") == 2 and gen.sdf.count("> <bond_source>") == 2
+
+
 def test_generate_picking_a_molecule_then_generating_fewer_keeps_working(app):
     app.number_input(key="gen.n").set_value(3)
     app.button(key="gen.run").click().run()
@@ -221,6 +241,8 @@ def test_failure_inspector_lists_reasons_and_highlights_atoms(app):
         ", ".join(p) for p in _all_orders(["valence", "fragments", "clash", "sanitize"])}
     (html,) = _srcdocs(app)
     assert re.search(r'"sphere": \{"scale": 0.42, "color": "#(ff00ff|ff8c00|00ced1)"\}', html)  # offending atoms
+    assert any(e.label.startswith("PoseBusters:") for e in app.expander)  # checks next to EDM's reasons
+    assert any("EDM stability" in c.value for c in app.caption)
     app.multiselect(key="fail.filter").set_value(["ok"]).run()
     _no_exception(app)
     shown = app.dataframe[0].value

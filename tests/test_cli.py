@@ -183,3 +183,46 @@ def test_output_path_that_is_a_directory_is_exit_2_and_leaves_no_debris(tmp_path
     (tmp_path / "d.xyz").mkdir()
     assert_bad_input(run_main("canonicalize", str(src), "--out", str(tmp_path / "d.xyz")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.xyz", "w.xyz"]
+
+
+def test_sample_sdf_bonds_come_from_rdkit_with_the_edm_table_as_fallback(tmp_path, tiny_checkpoint):
+    sdf = tmp_path / "s.sdf"
+    proc = run_main("sample", "--n", "3", "--out", str(sdf), "--checkpoint", str(tiny_checkpoint), "--steps", "2")
+    assert proc.returncode == 0, proc.stderr
+    sources = [block.split("> <bond_source>\n")[1].split("\n")[0] for block in sdf.read_text().split("$$$$\n")[:-1]]
+    assert len(sources) == 3 and set(sources) <= {"rdkit", "edm_table"}
+    assert "refine_method" not in sdf.read_text()  # default --refine none: raw output unchanged
+
+
+def test_sample_refine_xtb_keeps_every_molecule_and_prints_one_summary_line(tmp_path, tiny_checkpoint):
+    sdf = tmp_path / "r.sdf"
+    proc = run_main("sample", "--n", "2", "--out", str(sdf), "--checkpoint", str(tiny_checkpoint), "--steps", "2",
+                    "--refine", "xtb", "--refine-steps", "1")  # one step: few converge
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.strip().splitlines()
+    assert line.startswith("refined (xtb):") and "median heavy-atom RMSD" in line
+    records = sdf.read_text().split("$$$$\n")[:-1]
+    assert len(records) == 2
+    failed = int(line.split("failed: ")[1].split()[0])  # each failure also gets its own stderr line
+    assert failed >= 1 and sum("not refined" in x for x in proc.stderr.splitlines()) == failed
+    for block in records:  # refined with its numbers, or unrefined with the reason
+        assert "> <refine_method>\nxtb" in block
+        assert ("> <energy_drop_kcal_mol>" in block and "> <connectivity_kept>" in block) or "> <refine_failed>" in block
+
+
+def test_unknown_refine_value_is_exit_2(tmp_path, tiny_checkpoint):
+    assert_bad_input(run_main("sample", "--out", str(tmp_path / "x.sdf"), "--checkpoint", str(tiny_checkpoint),
+                              "--refine", "amber"))
+    assert not (tmp_path / "x.sdf").exists()
+
+
+def test_evaluate_plausibility_adds_posebusters_rates_and_names_each_convention(tmp_path):
+    src = tmp_path / "w.xyz"
+    src.write_text(WATER + H2)
+    proc = run_main("evaluate", str(src), "--json", "--plausibility")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    # PoseBusters' energy check divides by the mean conformer energy, which is 0 for molecules this small: it fails.
+    assert result["posebusters_checks"]["internal_energy"] == 0.0 and result["posebusters_all_pass"] == 0.0
+    assert result["posebusters_checks"]["sanitization"] == 1.0 and result["posebusters_n"] == 2
+    assert "EDM" in result["edm_bonds"] and "DetermineBonds" in result["posebusters_bonds"]
