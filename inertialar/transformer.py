@@ -4,7 +4,8 @@ Pre-LayerNorm GPT blocks (nanoGPT layout). Each token carries a position p (Å):
 coordinates, the condition token the origin. In ``rope_heads`` of the heads queries and keys
 are rotated by RoPE-3D; every head adds a learned mix of Gaussian distance kernels to its scores,
 through Nyström features or computed exactly (``distance_kernel``, see ``georope``). ``forward``
-runs a whole (causal) sequence; ``step`` runs one new token per sequence against a ``KVCache`` and gives the same outputs (tested to 1e-5).
+runs a whole (causal) sequence; ``step`` runs one new token per sequence against a ``KVCache``
+and gives the same outputs (tested to 1e-5).
 """
 
 from __future__ import annotations
