@@ -11,6 +11,9 @@ DEVICE=${DEVICE:-cuda}
 MAIN_MIN=${MAIN_MIN:-8.5}
 ABL_MIN=${ABL_MIN:-3}
 LIMIT=${LIMIT:-}
+# Extra flags for the main run. The first window (8.2 min) overfit (train/val gap 0.044); the CPU test bed
+# (benchmarks/remedies.py) found random axis-sign flips the strongest remedy, so the next window adds them.
+MAIN_FLAGS=${MAIN_FLAGS:---flip-prob 0.5}
 WORK=${WORK:-/tmp/inertialar_window}
 mkdir -p "$WORK" "$OUT"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
@@ -18,7 +21,7 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 common="--device $DEVICE --data .gpu_data --eval-every 1 $LIMIT"
 # Main: width 256, 8 heads, exact kernel, head 320×3, 16k-token batches, lr 1e-3 (√ scaling of 4e-4 @ 2,560).
 $PY -m inertialar window $common --minutes "$MAIN_MIN" --out "$WORK/main" --run-dir "$WORK/main_state" \
-    --width 256 --heads 8 --distance-kernel exact --head-width 320 --head-depth 3 --batch-tokens 16384 \
+    --width 256 --heads 8 --distance-kernel exact --head-width 320 --head-depth 3 --batch-tokens 16384 $MAIN_FLAGS \
     > "$WORK/main.txt" 2>&1 &
 main=$!
 # Ablation: the default size, 8k-token batches, ABL_MIN minutes each, all four at once.
