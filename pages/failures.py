@@ -28,8 +28,10 @@ KINDS = ("valence", "fragments", "clash", "sanitize", "ok")
 COLORS = {"valence": "#ff00ff", "fragments": "#ff8c00", "clash": "#00ced1"}  # unlike axis and element colours
 
 
-def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict:
+def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict | None:
     gen = run_generation(loaded, settings, with_reasons=True)
+    if gen is None:
+        return None
     result, reports = gen.result, gen.reports
     metrics = evaluate(result.molecules, smiles=[r.smiles for r in reports])
     return {"molecules": result.molecules, "reports": reports, "metrics": metrics, "trained": loaded.trained,
@@ -51,8 +53,9 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
             st.error(f"Cannot sample with these settings: {err}")
         else:
             if st.session_state.get("fail.key") != key:
-                st.session_state["fail.batch"] = _run(loaded, settings)
-                st.session_state["fail.key"] = key
+                batch = _run(loaded, settings)
+                if batch is not None:
+                    st.session_state["fail.batch"], st.session_state["fail.key"] = batch, key
     batch = st.session_state.get("fail.batch")
     if batch is None:
         st.info("Choose settings and click **Generate batch**.")

@@ -14,8 +14,8 @@ import streamlit as st
 
 from inertialar.frames import canonicalize
 from inertialar.molecule import Molecule, to_sdf, to_xyz
-from inertialar.sampler import SampleResult, SampleSettings, sample
-from pages import _charts, _checkpoint, _entry, _inputs, _viewer
+from inertialar.sampler import SampleResult, SampleSettings
+from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
 from pages._analysis import Report, molecule_report
 
 VIEW_HEIGHT = 420
@@ -84,14 +84,15 @@ def _result_key(loaded: _checkpoint.LoadedModel, s: SampleSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, with_reasons: bool = False) -> Generation:
-    """Sample with a progress bar and compute per-molecule reports (with failure reasons if asked)."""
-    text = f"Sampling {settings.n} molecules …"
-    bar = st.progress(0.0, text=text)
-    result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f), text=text))
-    bar.progress(1.0, text="Checking molecules …")
-    reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
-    bar.empty()
+def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings,
+                   with_reasons: bool = False) -> Generation | None:
+    """Sample through the shared service (progress bar, queue position) and compute per-molecule
+    reports (with failure reasons if asked); None after an st.error (queue full, failure)."""
+    result = _sampling.sample_with_progress(loaded, settings)
+    if result is None:
+        return None
+    with st.spinner("Checking molecules …"):
+        reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
     return Generation(result, reports, loaded.trained)
 
 
@@ -112,10 +113,13 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
             st.error(f"Cannot sample with these settings: {err}")
         else:
             if key not in store:
-                store[key] = run_generation(loaded, settings)
+                gen = run_generation(loaded, settings)
+                if gen is not None:
+                    store[key] = gen
                 while len(store) > MAX_CACHED:
                     store.pop(next(iter(store)))
-            st.session_state["gen.shown"] = key
+            if key in store:
+                st.session_state["gen.shown"] = key
     shown = st.session_state.get("gen.shown")
     if shown not in store:
         st.info("Choose settings and click **Generate**.")
