@@ -20,7 +20,8 @@ from inertialar.molecule import (
     parse_text,
 )
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+UPLOAD_MB = 5  # the same as [server] maxUploadSize in .streamlit/config.toml (tests check they agree)
+MAX_UPLOAD_BYTES = UPLOAD_MB * 1024 * 1024
 MAX_SMILES_CHARS = 500
 EMBED_SEED = 0xF00D  # fixed: the same SMILES always gives the same 3-D pose
 SOURCES = ("QM9 test molecule", "Upload XYZ/SDF", "Paste XYZ/SDF", "SMILES")
@@ -113,10 +114,11 @@ def pick_molecule(ns: str, sources: tuple[str, ...] = SOURCES, default_smiles: s
         if source == "QM9 test molecule":
             return _pick_qm9(ns)
         if source == "Upload XYZ/SDF":
-            up = st.file_uploader("XYZ or SDF file (≤ 5 MB, explicit hydrogens, elements H C N O F)",
-                                  type=["xyz", "sdf", "mol"], key=f"{ns}.upload", max_upload_size=16)
-            if up is None:
-                st.info("Upload a file to continue.")
+            up = st.file_uploader(f"XYZ or SDF file (≤ {UPLOAD_MB} MB, explicit hydrogens, elements H C N O F)",
+                                  type=["xyz", "sdf", "mol"], key=f"{ns}.upload", max_upload_size=UPLOAD_MB)
+            if up is None:  # also after a refused file: no stale message from an earlier one
+                st.info(f"Upload a file to continue. A file over {UPLOAD_MB} MB is refused before it is sent "
+                        "(the uploader marks it in red).")
                 return None
             return _first(parse_upload(up.name, up.getvalue()))
         if source == "Paste XYZ/SDF":

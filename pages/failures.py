@@ -17,9 +17,13 @@ from inertialar.molecule import to_sdf, to_xyz
 from inertialar.sampler import SampleSettings
 from pages import _checkpoint, _entry, _viewer
 from pages._analysis import (
+    DEFINITIONS,
+    VALID_UNSTABLE,
+    atom_name,
     describe_reason,
     failure_rows,
     offending_atoms,
+    radical_summary,
 )
 from pages.generate import run_generation, settings_widgets
 
@@ -78,6 +82,8 @@ def show_batch(batch: dict) -> None:
     counts = {k: int(table["reasons"].apply(lambda r, k=k: k in r.split(", ")).sum()) for k in KINDS}
     st.caption(f"{m['n']} molecules · " + " · ".join(f"{k}: {v}" for k, v in counts.items())
                + f" (clash = two atoms closer than {CLASH_DISTANCE} Å)")
+    st.caption(DEFINITIONS + " Atoms are named element + canonical position = sampling step (C11), in RDKit's "
+               "messages too.")
     wanted = st.multiselect("Filter by reason", KINDS, default=["valence", "fragments", "clash", "sanitize"],
                             key="fail.filter", help="Show molecules with any of these reasons ('ok' = no failure).")
     shown = table[table["reasons"].apply(lambda r: any(k in r.split(", ") for k in wanted))]
@@ -109,17 +115,20 @@ def _inspect(batch: dict, k: int) -> None:
     mol, rep = batch["molecules"][k], batch["reports"][k]
     atoms = offending_atoms(rep.reasons)
     highlights = [_viewer.Highlight(a, COLORS[kind], kind) for kind, a in atoms.items() if a]
-    labels = sorted({(i, f"{mol.elements[i]}{i + 1}") for a in atoms.values() for i in a})
+    labels = sorted({(i, atom_name(mol.elements[i], i)) for a in atoms.values() for i in a})
     left, right = st.columns([3, 2])
     with left:
         html = _viewer.viewer_html([mol], captions=[f"molecule #{k + 1} · {len(mol)} atoms · label = element + step"],
                                    highlights=[highlights], atom_labels=labels, height=VIEW_HEIGHT)
         _viewer.show(html, VIEW_HEIGHT)
     with right:
-        st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}")
+        st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}  \n"
+                    f"**Radical electrons (missing H):** {radical_summary(mol, rep)}")
         if not rep.reasons:
             st.success("No failure: this molecule is stable and valid.")
             return
+        if rep.valid and not rep.stable:
+            st.info(VALID_UNSTABLE[0].upper() + VALID_UNSTABLE[1:] + ".")
         st.markdown("\n".join(f"- {describe_reason(r, mol)}" for r in rep.reasons))
         rows = [{"step": i + 1, "element": mol.elements[i], "reason": kind}
                 for kind, a in atoms.items() for i in a]

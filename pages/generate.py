@@ -16,10 +16,12 @@ from inertialar.frames import canonicalize
 from inertialar.molecule import Molecule, to_sdf, to_xyz
 from inertialar.sampler import SampleResult, SampleSettings
 from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
-from pages._analysis import Report, molecule_report
+from pages._analysis import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary
 
 VIEW_HEIGHT = 420
 MAX_CACHED = 8  # generations kept per session
+DEFAULT_FRAGMENT = "CC(O)C#N"  # lactonitrile: 5 heavy atoms, QM9-sized (aspirin's 13 are outside QM9)
+QM9_MAX_HEAVY, QM9_MAX_ATOMS = 9, 29  # the training data's limits
 
 
 @dataclass
@@ -63,9 +65,14 @@ def _prefix_widgets(max_atoms: int) -> Molecule | None:
                            help="The model continues a canonical prefix: the first k atoms of a molecule "
                                 "in its canonical order and inertial frame."):
             return None
-        mol = _inputs.pick_molecule("gen.prefix")
+        mol = _inputs.pick_molecule("gen.prefix", default_smiles=DEFAULT_FRAGMENT)
         if mol is None:
             return None
+        heavy = sum(e != "H" for e in mol.elements)
+        if heavy > QM9_MAX_HEAVY or len(mol) > QM9_MAX_ATOMS:
+            st.warning(f"This molecule has {heavy} heavy atoms and {len(mol)} atoms in all; QM9, the training "
+                       f"data, has at most {QM9_MAX_HEAVY} heavy atoms and {QM9_MAX_ATOMS} atoms. Its canonical "
+                       "prefix lies outside what the model has seen, so completions are likely invalid.")
         canon = canonicalize(mol).molecule
         top = min(len(canon), max_atoms - 1)
         if top < 1:
@@ -141,12 +148,14 @@ def show_generation(gen: Generation) -> None:
         st.warning(f"These molecules come from the {_checkpoint.RANDOM_LABEL}.")
     table = pd.DataFrame([{"#": k + 1, "atoms": len(m), "SMILES": r.smiles or "(invalid)",
                            "stable atoms": f"{r.stable_atoms}/{r.n_atoms}", "stable": r.stable, "valid": r.valid,
+                           "radical e⁻": r.radical_electrons,
                            "requested groups": _group_summary(r.groups, s),
                            "all groups found": ", ".join(sorted(r.groups)) or "—"}
                           for k, (m, r) in enumerate(zip(result.molecules, reports))])
     n_valid = sum(r.valid for r in reports)
     n_stable = sum(r.stable for r in reports)
     st.subheader(f"{len(reports)} molecule(s): {n_stable} stable, {n_valid} valid")
+    st.caption(DEFINITIONS)
     st.dataframe(table, hide_index=True, key="gen.table")
     k = st.selectbox("Show molecule", range(len(reports)), key="gen.pick",
                      format_func=lambda i: f"#{i + 1} · {reports[i].smiles or '(invalid)'} · {len(result.molecules[i])} atoms")
@@ -157,14 +166,17 @@ def show_generation(gen: Generation) -> None:
         frames, captions = _viewer.trajectory_frames(traj)
         html = _viewer.viewer_html(frames, captions=captions, newest=True, height=VIEW_HEIGHT, autoplay=True)
         _viewer.show(html, VIEW_HEIGHT)
-        st.caption("Each frame adds one atom (magenta = newest; H white, C grey, N blue, O red, F gold). "
+        st.caption("Each frame adds one atom (yellow halo = newest; H white, C grey, N blue, O red, F green). "
                    "Arrows: the canonical inertial axes I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol.")
     with right:
         st.plotly_chart(_charts.type_probabilities(traj), key="gen.probs")
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid (fails RDKit sanitization)'}`  \n"
                     f"**Stable:** {'yes' if rep.stable else 'no'} ({rep.stable_atoms}/{rep.n_atoms} atoms)  \n"
                     f"**Valid:** {'yes' if rep.valid else 'no'}  \n"
+                    f"**Radical electrons (missing H):** {radical_summary(result.molecules[k], rep)}  \n"
                     f"**Requested groups:** {_group_summary(rep.groups, s)}")
+        if rep.valid and not rep.stable:
+            st.caption(VALID_UNSTABLE[0].upper() + VALID_UNSTABLE[1:] + ".")
     c1, c2, c3 = st.columns(3)
     c1.download_button("Download SDF (all)", to_sdf(result.molecules, [r.bonds for r in reports]),
                        file_name=f"inertialar_seed{s.seed}.sdf", mime="chemical/x-mdl-sdfile", key="gen.dl_sdf")
