@@ -157,8 +157,7 @@ class _Rows:
         length = model.cfg.max_atoms + 1
         for p in parts:
             s = p.settings
-            st = _group_states(tuple(model.cfg.groups), s)
-            groups.append(st.expand(p.count, -1))
+            groups.append(_group_states(tuple(model.cfg.groups), s).expand(p.count, -1))
             scale.append(torch.full((p.count,), float(s.cfg_scale)))
             temp.append(torch.full((p.count,), float(s.temperature)))
             ctemp.append(torch.full((p.count,), float(s.coord_temperature)))

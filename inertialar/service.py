@@ -9,8 +9,8 @@ would get alone (rule: ``inertialar.sampler`` docstring). A ``Ticket`` reports t
 progress and its queue position; ``submit`` refuses work beyond the bounds with
 ``ServiceFull`` / ``ValueError`` (one-line messages).
 
-Threads: only the worker runs the model, with ``torch.set_num_threads(threads)`` (default: all
-cores), so concurrent users never oversubscribe the CPU. The module never imports Streamlit; the
+Threads: only the worker runs the model, with ``torch.set_num_threads(threads)`` (default
+``THREADS`` = 1, or ``$INERTIALAR_TORCH_THREADS``), so concurrent users never oversubscribe the CPU. The module never imports Streamlit; the
 app holds one instance in ``st.cache_resource`` (``pages/_sampling.py``).
 """
 
@@ -33,6 +33,10 @@ MAX_QUEUED = 32  # requests waiting or running
 WINDOW_S = 0.25  # how long the worker waits for more requests before starting a batch
 CHUNK_ROWS = 100  # molecules of one request per batch
 MAX_BATCH_ROWS = 200  # molecules per batch
+# Torch intra-op threads of the worker. One: a step's matrices are small (≤ 200 rows), and on a
+# shared machine OpenMP threads that wait for each other collapse — measured on the 2-core box at
+# load ≈ 10: 4 molecules took 2.2 s with 1 thread and 110 s with 2 (40 molecules: 4.2 s vs 27 s).
+THREADS = 1
 
 
 class ServiceFull(RuntimeError):
@@ -77,7 +81,7 @@ class SamplingService:
         self.max_queued = max_queued
         self.chunk_rows = chunk_rows
         self.max_batch_rows = max(max_batch_rows, chunk_rows)
-        self.threads = threads or int(os.environ.get("INERTIALAR_TORCH_THREADS", 0)) or os.cpu_count() or 1
+        self.threads = threads or int(os.environ.get("INERTIALAR_TORCH_THREADS", 0)) or THREADS
         self.batches = 0  # batches run so far (tests and the benchmark read it)
         self._queue: deque[Ticket] = deque()  # FIFO: tickets with molecules not yet finished
         self._cond = threading.Condition()

@@ -13,7 +13,7 @@ py3Dmol writes the viewer script; this module adds what a trajectory needs and p
 * **Inertial axes.** Three arrows I1 ≤ I2 ≤ I3 from ``centre`` along the rows of ``axes`` (the
   canonical frame's x, y, z by default), labelled at their tips; an oblique default camera so
   that none of them points at the viewer.
-* **Newest atom.** A translucent yellow halo per frame (``addSphere`` with ``frame``), so the atom
+* **Newest atom.** A translucent lemon-yellow halo per frame (``addSphere`` with ``frame``), so the atom
   keeps its element colour and magenta stays the inspector's "valence failure".
 
 No user-supplied text reaches the HTML: molecules are written as element symbols (validated by
@@ -38,7 +38,7 @@ from inertialar.tokenizer import EOS
 
 JS_URL = "app/static/3Dmol-min.js"  # relative: resolved against the Streamlit server's origin
 AXIS_COLORS = ("#d62728", "#2ca02c", "#1f77b4")  # I1 red, I2 green, I3 blue
-NEWEST_COLOR = "#ffd400"  # a translucent halo: unlike the inspector's failure colours, elements and axes
+NEWEST_COLOR = "#fff200"  # lemon halo: unlike the inspector's failure colours, the elements (F is goldenrod) and axes
 NEWEST_HALO = {"radius": 0.62, "opacity": 0.45}  # Å; around the atom, which keeps its element colour
 # Oblique default camera (screen-axis rotations, degrees): 3Dmol looks straight down z (= I3 in the
 # canonical frame), which draws that axis as a dot; tilted, I1, I2 and I3 all show their length.

@@ -166,7 +166,7 @@ def show_generation(gen: Generation) -> None:
         frames, captions = _viewer.trajectory_frames(traj)
         html = _viewer.viewer_html(frames, captions=captions, newest=True, height=VIEW_HEIGHT, autoplay=True)
         _viewer.show(html, VIEW_HEIGHT)
-        st.caption("Each frame adds one atom (yellow halo = newest; H white, C grey, N blue, O red, F green). "
+        st.caption("Each frame adds one atom (yellow halo = newest; H white, C grey, N blue, O red, F gold). "
                    "Arrows: the canonical inertial axes I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol.")
     with right:
         st.plotly_chart(_charts.type_probabilities(traj), key="gen.probs")

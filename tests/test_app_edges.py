@@ -167,9 +167,16 @@ def test_generate_says_what_stable_and_valid_mean_and_a_full_queue_is_one_error(
         from inertialar.service import SamplingService
         from pages import _sampling, generate
 
-        if full:
-            _sampling.service = lambda: SamplingService(max_queued=0)
-        generate.render(loaded)
+        if not full:
+            generate.render(loaded)
+            return
+        shared, svc = _sampling.service, SamplingService(max_queued=0)  # a service that is always full
+        _sampling.service = lambda: svc
+        try:
+            generate.render(loaded)
+        finally:
+            _sampling.service = shared
+            svc.close()
 
     at = AppTest.from_function(page, args=(_loaded(), False), default_timeout=TIMEOUT)
     at.run()

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from inertialar.frames import canonicalize
-from inertialar.sampler import REPRO_ATOL, Part, SampleResult, SampleSettings, _heun, sample, sample_parts
+from inertialar.sampler import REPRO_ATOL, Part, SampleResult, SampleSettings, _heun, sample, sample_parts, to_result
 from inertialar.service import SamplingService, ServiceFull
 
 
@@ -40,7 +40,6 @@ def test_a_merged_batch_gives_each_request_its_molecules_alone(tiny_model, ethan
     merged = sample_parts(tiny_model, [Part(s, 0, s.n) for s in requests], "cpu")
     for s, trajs in zip(requests, merged):
         alone = sample(tiny_model, s)
-        from inertialar.sampler import to_result
         _same(to_result(s, trajs), alone)
         for ta, tb in zip(trajs, alone.trajectories):
             np.testing.assert_allclose(ta.probs, tb.probs, atol=1e-5)
