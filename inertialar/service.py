@@ -1,8 +1,8 @@
 """One sampling service per process: a worker thread that owns sampling and merges requests.
 
-Many users (the app's sessions) submit ``SampleSettings``; the worker waits ``window_s`` after the
-first request arrives, then runs every queued request that shares the model and Heun step count
-as one batch of ``sampler.Part``s (at most ``max_batch_rows`` molecules; a request larger than
+Many users (the app's sessions) submit ``SampleSettings``; the worker waits until no request has
+arrived for ``window_s`` (at most ``max_wait_s`` after the first), then runs every queued request
+that shares the model and Heun step count as one batch of ``sampler.Part``s (at most ``max_batch_rows`` molecules; a request larger than
 ``chunk_rows`` is served in chunks, so a big request and small ones can share batches). The
 sampler's per-row settings and per-molecule generators give each request exactly the molecules it
 would get alone (rule: ``inertialar.sampler`` docstring). A ``Ticket`` reports the request's
@@ -17,6 +17,7 @@ app holds one instance in ``st.cache_resource`` (``pages/_sampling.py``).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -30,13 +31,17 @@ from inertialar.sampler import Part, SampleResult, SampleSettings, Trajectory, s
 
 MAX_REQUEST_MOLECULES = 500  # per request
 MAX_QUEUED = 32  # requests waiting or running
-WINDOW_S = 0.25  # how long the worker waits for more requests before starting a batch
+WINDOW_S = 0.3  # a batch starts once no request has arrived for this long …
+MAX_WAIT_S = 1.5  # … or this long after its oldest request arrived
 CHUNK_ROWS = 100  # molecules of one request per batch
 MAX_BATCH_ROWS = 200  # molecules per batch
 # Torch intra-op threads of the worker. One: a step's matrices are small (≤ 200 rows), and on a
 # shared machine OpenMP threads that wait for each other collapse — measured on the 2-core box at
 # load ≈ 10: 4 molecules took 2.2 s with 1 thread and 110 s with 2 (40 molecules: 4.2 s vs 27 s).
 THREADS = 1
+
+
+log = logging.getLogger(__name__)
 
 
 class ServiceFull(RuntimeError):
@@ -73,16 +78,17 @@ class Ticket:
 class SamplingService:
     """The worker and its queue. ``submit`` → ``Ticket``; ``position(ticket)``; ``close()``."""
 
-    def __init__(self, *, window_s: float = WINDOW_S, max_request_molecules: int = MAX_REQUEST_MOLECULES,
+    def __init__(self, *, window_s: float = WINDOW_S, max_wait_s: float = MAX_WAIT_S, max_request_molecules: int = MAX_REQUEST_MOLECULES,
                  max_queued: int = MAX_QUEUED, chunk_rows: int = CHUNK_ROWS, max_batch_rows: int = MAX_BATCH_ROWS,
                  threads: int | None = None):
-        self.window_s = window_s
+        self.window_s, self.max_wait_s = window_s, max(max_wait_s, window_s)
         self.max_request_molecules = max_request_molecules
         self.max_queued = max_queued
         self.chunk_rows = chunk_rows
         self.max_batch_rows = max(max_batch_rows, chunk_rows)
         self.threads = threads or int(os.environ.get("INERTIALAR_TORCH_THREADS", 0)) or THREADS
-        self.batches = 0  # batches run so far (tests and the benchmark read it)
+        self.batches = 0  # batches run so far
+        self.history: deque[dict] = deque(maxlen=100)  # per batch: requests, molecules, wait and run seconds
         self._queue: deque[Ticket] = deque()  # FIFO: tickets with molecules not yet finished
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -138,10 +144,20 @@ class SamplingService:
                     self._fail_all("the sampling service has stopped")
                     return
                 first = self._queue[0].submitted
-            time.sleep(max(0.0, first + self.window_s - time.monotonic()))  # let others join
             with self._cond:
+                self._gather(first)
                 batch = self._take_batch()
             self._run_batch(batch)
+
+    def _gather(self, first: float) -> None:
+        """Let a burst of users join (lock held): wait until no request has arrived for
+        ``window_s``, at most ``max_wait_s`` after the oldest one."""
+        while not self._closed:
+            newest = max(t.submitted for t in self._queue)
+            wake = min(newest + self.window_s, first + self.max_wait_s) - time.monotonic()
+            if wake <= 0:
+                return
+            self._cond.wait(wake)
 
     def _take_batch(self) -> list[tuple[Ticket, Part]]:
         """The next chunk of the oldest request plus every compatible chunk that fits (lock held)."""
@@ -170,6 +186,7 @@ class SamplingService:
                 done = sum(len(v) for v in t._trajectories.values())
                 t.progress = min(0.99, (done + p.count * (step + 1) / steps_total) / t.settings.n)
 
+        start = time.monotonic()
         try:
             outputs = sample_parts(model, [p for _, p in batch], batch[0][1].settings.device, on_step)
         except Exception as err:  # noqa: BLE001 — a failed batch fails its requests, not the service
@@ -179,6 +196,10 @@ class SamplingService:
                     self._finish(t, error=f"sampling failed: {text[:200]}")
             return
         self.batches += 1
+        self.history.append({"requests": len(batch), "molecules": sum(p.count for _, p in batch),
+                             "waited_s": round(start - min(t.submitted for t, _ in batch), 3),
+                             "run_s": round(time.monotonic() - start, 3)})
+        log.info("batch %d: %s", self.batches, self.history[-1])
         with self._cond:
             for (t, p), trajs in zip(batch, outputs):
                 t._trajectories[p.start] = trajs
