@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -222,6 +223,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
 async def main_async(args) -> pd.DataFrame:
     from playwright.async_api import async_playwright
 
+    torch.set_num_threads(1)  # the cross-talk check samples here too: leave the cores to the app
     model, _ = load_checkpoint(args.checkpoint)
     proc, url = (None, args.url) if args.url else start_server(args.checkpoint)
     try:
