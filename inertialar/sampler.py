@@ -16,9 +16,15 @@ paths are recorded) must be shared by a batch.
 step for the type (inverse CDF) and one (3,) normal per step for the start noise of the
 coordinates — up front from its own generator seeded by ``(seed, k)`` (``row_noise``). So a
 molecule does not depend on which other molecules share its batch, nor on ``batch_size``. Its
-arithmetic does: matrix products of a different batch shape may round differently in the last
-bits, so the rule is "identical atom types, coordinates equal within ``REPRO_ATOL`` Å", tested in
-``tests/test_service.py`` (in practice the molecules are usually bit-identical).
+arithmetic does: matrix products of a different batch shape round differently in the last bits,
+and the autoregressive chain carries those differences on (each atom is conditioned on the
+atoms before it). Measured on the shipped checkpoint, 10 requests × 4 molecules merged vs each
+alone: the same atom types everywhere, coordinates apart by 2e-6 … 1.7e-3 Å. So the rule is
+"identical atom types, coordinates equal within ``REPRO_ATOL`` = 0.01 Å" (tested on the tiny
+model in ``tests/test_service.py``; checked on the real one by ``benchmarks/app_load.py``). A
+type flip is possible in principle when a uniform falls within rounding of a CDF boundary (never
+seen). Another request's molecules would differ by ångströms, so the rule still tells cross-talk
+apart.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from inertialar.model import ABSENT, PRESENT, InertialAR
 from inertialar.molecule import Molecule
 from inertialar.tokenizer import EOS, molecule_to_tokens, tokens_to_molecule
 
-REPRO_ATOL = 1e-4  # Å; a molecule sampled in any batch vs alone (see the module docstring)
+REPRO_ATOL = 1e-2  # Å; a molecule sampled in any batch vs alone (see the module docstring)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from conftest import tiny_config
 from inertialar.checkpoint import load_checkpoint, save_checkpoint
 from inertialar.model import InertialAR
 from inertialar.molecule import parse_xyz
-from inertialar.sampler import SampleSettings, sample
+from inertialar.sampler import REPRO_ATOL, SampleSettings, sample
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -284,6 +284,6 @@ def test_two_sessions_generating_together_each_get_their_own_molecules(browser, 
         got = parse_xyz(Path(info.value.path()).read_text())
         alone = sample(model, SampleSettings(n=4, seed=seed, cfg_scale=2.0, batch_size=16)).molecules
         assert [m.elements for m in got] == [m.elements for m in alone]
-        assert all(np.abs(a.coords - b.coords).max() <= 1e-3 for a, b in zip(got, alone))
+        assert all(np.abs(a.coords - b.coords).max() <= REPRO_ATOL for a, b in zip(got, alone))
         assert pg.locator("[data-testid=stException]").count() == 0
         pg.context.close()
