@@ -3,9 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test data lint bench-train bench-sample
+.PHONY: run test data lint bench-train bench-sample bench-app-load
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +23,8 @@ $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
 
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run app.py
+	@echo "InertialAR Studio: open http://localhost:$(PORT) in a browser (choose the port with make run PORT=8600)"
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 test: $(VENV)/.test-installed /usr/bin/chromium
 	$(PY) -m pytest -q tests
@@ -35,3 +37,6 @@ bench-train: $(VENV)/.installed
 
 bench-sample: $(VENV)/.installed
 	$(PY) -m inertialar bench sample
+
+bench-app-load: $(VENV)/.test-installed /usr/bin/chromium
+	$(PY) benchmarks/app_load.py

@@ -41,9 +41,25 @@ def save_checkpoint(path: str | Path, model: InertialAR, meta: dict, half: bool 
         torch.save(payload, tmp)
 
 
-def _first_line(err: BaseException) -> str:
+def _first_line(err: BaseException, limit: int = 120) -> str:
+    """The first line of an error, shortened at a word boundary (never mid-word) to ``limit``."""
     text = str(err).strip()
-    return text.splitlines()[0][:120] if text else type(err).__name__
+    line = text.splitlines()[0] if text else type(err).__name__
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:") + " …"
+
+
+def _unreadable_reason(path: Path, err: BaseException) -> str:
+    """Why ``torch.load`` refused a file, in words (PyTorch's own messages run to many lines)."""
+    with path.open("rb") as f:
+        head = f.read(512)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # zip (torch.save) or pickle (legacy format)
+        kind = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "other data"
+        return f"it holds {kind}, not a PyTorch file"
+    if "weights_only" in str(err).lower() or "weights only" in str(err).lower():
+        return "it holds Python objects besides tensors and plain values; refused, as loading them could run code"
+    return f"corrupt or truncated PyTorch file: {_first_line(err, 80)}"
 
 
 # Bounds on a loaded config, so that a foreign file cannot make the loader allocate absurd sizes.
@@ -58,7 +74,7 @@ def read_payload(path: str | Path | None = None) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt zip, pickle with code, truncated file ...
-        raise CheckpointError(f"{path} is not a readable InertialAR checkpoint ({_first_line(err)})") from None
+        raise CheckpointError(f"{path} is not a readable InertialAR checkpoint ({_unreadable_reason(path, err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an InertialAR checkpoint")
     if payload.get("version") != VERSION:

@@ -1,12 +1,15 @@
 """Numbers the pages show that the library does not compute directly (no Streamlit here).
 
 * ``noise_robustness``: how often a molecule's canonical tokens change under coordinate noise.
-* ``molecule_report`` / ``failure_rows``: per-molecule SMILES, stability, groups and failure
-  reasons from ``inertialar.metrics`` and ``inertialar.groups``, flattened for tables.
+* ``molecule_report`` / ``failure_rows``: per-molecule SMILES, stability, radical electrons,
+  groups and failure reasons from ``inertialar.metrics`` and ``inertialar.groups``, flattened for
+  tables. Atoms are named element + 1-based canonical position (``C11``) everywhere, RDKit's
+  messages included (``atom_name``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +17,7 @@ import pandas as pd
 
 from inertialar.frames import JUMP_BASE, JUMP_SIGMAS, noise_change_rate
 from inertialar.groups import detect_groups
-from inertialar.metrics import bond_orders, diagnose, edm_smiles, stability
+from inertialar.metrics import allowed_valences, atom_valence_sums, bond_orders, diagnose, edm_smiles, stability
 from inertialar.molecule import Molecule
 
 NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)  # Å, standard deviation per coordinate
@@ -38,6 +41,27 @@ def noise_robustness(mol: Molecule, levels: tuple[float, ...] = NOISE_LEVELS, tr
                           "n": trials} for sigma in levels])
 
 
+DEFINITIONS = (
+    "**Stable**: every atom's bond-order sum (bonds inferred from interatomic distances, EDM's rule) equals "
+    "its valence (H 1, C 4, N 3, O 2, F 1). **Valid**: RDKit sanitizes the molecule built from those bonds, "
+    "adding implicit hydrogens to under-bonded atoms — so a valid molecule may be a radical; "
+    "**radical e⁻** counts those missing hydrogens (what RDKit reports when it reads the downloaded SDF).")
+VALID_UNSTABLE = ("valid but unstable: RDKit accepts it only by adding implicit hydrogens to the under-bonded "
+                  "atoms (as written, with explicit atoms only, it is a radical); EDM stability needs every "
+                  "valence exact")
+_RDKIT_ATOM = re.compile(r"atom # ?(\d+) ([A-Z][a-z]?)")
+
+
+def atom_name(element: str, index: int) -> str:
+    """The one way the app names an atom: element + 1-based canonical position (= sampling step)."""
+    return f"{element}{index + 1}"
+
+
+def rdkit_message(message: str) -> str:
+    """RDKit's text with its 0-based "atom # 10 C" rewritten as the app's ``C11``."""
+    return _RDKIT_ATOM.sub(lambda m: atom_name(m.group(2), int(m.group(1))), message)
+
+
 @dataclass(frozen=True)
 class Report:
     """What the pages show per molecule."""
@@ -49,10 +73,27 @@ class Report:
     groups: frozenset[str]
     reasons: tuple[dict, ...]
     bonds: np.ndarray  # (N, N) EDM bond orders
+    radicals: tuple[int, ...] = ()  # per atom: hydrogens missing for its valence (radical electrons)
 
     @property
     def valid(self) -> bool:
         return self.smiles is not None
+
+    @property
+    def radical_electrons(self) -> int:
+        return int(sum(self.radicals))
+
+
+def missing_hydrogens(mol: Molecule, bonds: np.ndarray) -> tuple[int, ...]:
+    """(N,) per atom: valence − bond-order sum where positive (the implicit hydrogens RDKit adds,
+    i.e. the radical electrons of the molecule as written)."""
+    return tuple(int(v) for v in np.maximum(allowed_valences(mol) - atom_valence_sums(mol, bonds), 0))
+
+
+def radical_summary(mol: Molecule, rep: Report) -> str:
+    """'0' or e.g. '3 (C5 ×2, N7)': radical electrons and the atoms that carry them."""
+    parts = [atom_name(mol.elements[i], i) + (f" ×{r}" if r > 1 else "") for i, r in enumerate(rep.radicals) if r]
+    return f"{rep.radical_electrons} ({', '.join(parts)})" if parts else "0"
 
 
 def molecule_report(mol: Molecule, with_reasons: bool = False) -> Report:
@@ -64,19 +105,19 @@ def molecule_report(mol: Molecule, with_reasons: bool = False) -> Report:
         smiles = edm_smiles(mol, bonds)
         reasons = tuple(diagnose(mol)) if with_reasons else ()
     n_stable, n, ok = stability(mol, bonds)
-    return Report(smiles, n_stable, n, ok, detect_groups(smiles), reasons, bonds)
+    return Report(smiles, n_stable, n, ok, detect_groups(smiles), reasons, bonds, missing_hydrogens(mol, bonds))
 
 
 def describe_reason(r: dict, mol: Molecule) -> str:
     """One short human-readable line per ``metrics.diagnose`` entry (atom numbers = steps, 1-based)."""
     if r["kind"] == "valence":
-        return f"valence: {r['element']}{r['atom'] + 1} has bond sum {r['bond_sum']}, allowed {r['allowed']}"
+        return f"valence: {atom_name(r['element'], r['atom'])} has bond sum {r['bond_sum']}, allowed {r['allowed']}"
     if r["kind"] == "fragments":
         return f"fragments: {r['count']} pieces; {len(r['atoms'])} atom(s) outside the largest"
     if r["kind"] == "clash":
         i, j = r["atoms"]
-        return f"clash: {mol.elements[i]}{i + 1}–{mol.elements[j]}{j + 1} at {r['distance']:.2f} Å"
-    return f"sanitize: {r.get('message', '')}"
+        return f"clash: {atom_name(mol.elements[i], i)}–{atom_name(mol.elements[j], j)} at {r['distance']:.2f} Å"
+    return f"sanitize (RDKit): {rdkit_message(r.get('message', ''))}"
 
 
 def offending_atoms(reasons: tuple[dict, ...]) -> dict[str, tuple[int, ...]]:
@@ -94,12 +135,14 @@ def offending_atoms(reasons: tuple[dict, ...]) -> dict[str, tuple[int, ...]]:
 
 def failure_rows(molecules: list[Molecule], reports: list[Report]) -> pd.DataFrame:
     """One row per molecule (index = position in ``molecules``): # (1-based), atoms, SMILES, stable,
-    valid, reasons (kinds, or 'ok'), details."""
+    valid, radical e⁻, reasons (kinds, or 'ok'), details (valid-but-unstable rows say why first)."""
     rows = []
     for k, (mol, rep) in enumerate(zip(molecules, reports)):
         kinds = list(dict.fromkeys(r["kind"] for r in rep.reasons))
+        details = "; ".join(describe_reason(r, mol) for r in rep.reasons[:6]) + (" …" if len(rep.reasons) > 6 else "")
+        if rep.valid and not rep.stable:
+            details = f"{VALID_UNSTABLE}. {details}"
         rows.append({"#": k + 1, "atoms": len(mol), "SMILES": rep.smiles or "", "stable": rep.stable,
-                     "valid": rep.valid, "reasons": ", ".join(kinds) or "ok",
-                     "details": "; ".join(describe_reason(r, mol) for r in rep.reasons[:6])
-                     + (" …" if len(rep.reasons) > 6 else "")})
+                     "valid": rep.valid, "radical e⁻": rep.radical_electrons, "reasons": ", ".join(kinds) or "ok",
+                     "details": details})
     return pd.DataFrame(rows)

@@ -10,6 +10,23 @@ from inertialar.sampler import Trajectory
 from inertialar.tokenizer import VOCAB
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 360}
+TITLES = {"cfg_scale": "CFG scale", "batch_size": "batch size (molecules)", "molecules_per_s": "molecules / s",
+          "epoch": "epoch", "group": "functional group", "sessions": "concurrent sessions",
+          "noise_angstrom": "noise σ (Å)", "hit_rate": "hit rate", "device": "device"}
+MAX_STEP_TICKS = 16  # step labels beyond this would overlap in a half-width chart
+
+
+def axis_title(column: str) -> str:
+    """A readable axis title for a table column (``TITLES``, else the name with spaces)."""
+    return TITLES.get(column, column.replace("_", " "))
+
+
+def step_dtick(n_steps: int) -> int:
+    """Tick spacing so that at most ``MAX_STEP_TICKS`` step labels are drawn."""
+    for d in (1, 2, 5, 10, 20, 50):
+        if n_steps / d <= MAX_STEP_TICKS:
+            return d
+    return 100
 
 
 def type_probabilities(traj: Trajectory) -> go.Figure:
@@ -20,12 +37,12 @@ def type_probabilities(traj: Trajectory) -> go.Figure:
                                hovertemplate="step %{x}<br>%{y}: p = %{z:.3f}<extra></extra>"))
     chosen = [VOCAB[int(t)] for t in traj.types]
     fig.add_trace(go.Scatter(x=steps, y=chosen, mode="markers", name="chosen",
-                             marker={"symbol": "x", "size": 9, "color": "#ff00ff", "line": {"width": 1}},
+                             marker={"symbol": "x", "size": 9, "color": "#222222", "line": {"width": 1}},
                              hovertemplate="step %{x}: chose %{y}<extra></extra>"))
     if traj.n_prefix:
         fig.add_vrect(x0=0.5, x1=traj.n_prefix + 0.5, fillcolor="gray", opacity=0.15, line_width=0,
                       annotation_text="prefix", annotation_position="top left")
-    fig.update_layout(title="Type distribution per step (× = chosen)", xaxis={"title": "step", "dtick": 1},
+    fig.update_layout(title="Type distribution per step (× = chosen)", xaxis={"title": "step", "dtick": step_dtick(len(steps))},
                       yaxis={"categoryorder": "array", "categoryarray": list(VOCAB)}, showlegend=False, **_LAYOUT)
     return fig
 
@@ -44,8 +61,11 @@ def noise_curve(live: pd.DataFrame, dataset: pd.DataFrame | None) -> go.Figure:
     return fig
 
 
-def lines(df: pd.DataFrame, x: str, ys: list[str], title: str, y_title: str, color: str | None = None) -> go.Figure:
-    """One line per column of ``ys`` (or per value of ``color`` for a single y)."""
+def lines(df: pd.DataFrame, x: str, ys: list[str], title: str, y_title: str, color: str | None = None,
+          names: dict[str, str] | None = None) -> go.Figure:
+    """One line per column of ``ys`` (or per value of ``color`` for a single y); ``names``
+    renames the series in the legend."""
+    names = names or {}
     fig = go.Figure()
     if color is not None:
         for key, part in df.groupby(color, sort=True):
@@ -55,15 +75,29 @@ def lines(df: pd.DataFrame, x: str, ys: list[str], title: str, y_title: str, col
         df = df.sort_values(x)
         for y in ys:
             if y in df:
-                fig.add_trace(go.Scatter(x=df[x], y=df[y], mode="lines+markers", name=y))
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y_title, **_LAYOUT)
+                fig.add_trace(go.Scatter(x=df[x], y=df[y], mode="lines+markers", name=names.get(y, y)))
+    fig.update_layout(title=title, xaxis_title=axis_title(x), yaxis_title=y_title, **_LAYOUT)
     return fig
 
 
-def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str, title: str, y_title: str) -> go.Figure:
+def mark_changes(fig: go.Figure, changes: list[tuple[float, str]]) -> go.Figure:
+    """Dashed vertical lines at x with a label (e.g. where the validation definition changed)."""
+    for x, text in changes:
+        fig.add_vline(x=x, line_dash="dash", line_color="#7f7f7f", annotation_text=text,
+                      annotation_position="top left", annotation_font_size=11)
+    return fig
+
+
+def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str, title: str, y_title: str,
+                 x_title: str | None = None, error: str | None = None) -> go.Figure:
+    """One bar per (x, color) row — rows must be unique per pair (aggregate repeated runs first,
+    or plotly stacks them into one taller bar); ``error`` names a column of ± error bars."""
+    if df.duplicated([x, color]).any():
+        raise ValueError(f"grouped_bars needs one row per ({x}, {color}); aggregate repeated rows first")
     fig = go.Figure()
     for key, part in df.groupby(color, sort=True):
-        fig.add_trace(go.Bar(x=part[x].astype(str), y=part[y], name=str(key)))
-    fig.update_layout(title=title, barmode="group", xaxis={"title": x, "type": "category"}, yaxis_title=y_title,
-                      legend_title=color, **_LAYOUT)
+        err = {"type": "data", "array": part[error]} if error else None
+        fig.add_trace(go.Bar(x=part[x].astype(str), y=part[y], name=str(key), error_y=err))
+    fig.update_layout(title=title, barmode="group", xaxis={"title": x_title or axis_title(x), "type": "category"},
+                      yaxis_title=y_title, legend_title=axis_title(color), **_LAYOUT)
     return fig

@@ -20,7 +20,8 @@ from inertialar.molecule import (
     parse_text,
 )
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+UPLOAD_MB = 5  # the same as [server] maxUploadSize in .streamlit/config.toml (tests check they agree)
+MAX_UPLOAD_BYTES = UPLOAD_MB * 1024 * 1024
 MAX_SMILES_CHARS = 500
 EMBED_SEED = 0xF00D  # fixed: the same SMILES always gives the same 3-D pose
 SOURCES = ("QM9 test molecule", "Upload XYZ/SDF", "Paste XYZ/SDF", "SMILES")
@@ -113,12 +114,17 @@ def pick_molecule(ns: str, sources: tuple[str, ...] = SOURCES, default_smiles: s
         if source == "QM9 test molecule":
             return _pick_qm9(ns)
         if source == "Upload XYZ/SDF":
-            up = st.file_uploader("XYZ or SDF file (≤ 5 MB, explicit hydrogens, elements H C N O F)",
-                                  type=["xyz", "sdf", "mol"], key=f"{ns}.upload", max_upload_size=16)
+            up = st.file_uploader(f"XYZ or SDF file (≤ {UPLOAD_MB} MB, explicit hydrogens, elements H C N O F)",
+                                  type=["xyz", "sdf", "mol"], key=f"{ns}.upload", max_upload_size=UPLOAD_MB)
+            st.caption(f"A file over {UPLOAD_MB} MB is refused before it is sent: the uploader lists it in red "
+                       "(hover for the reason) and the file above it, if any, stays in use.")
             if up is None:
                 st.info("Upload a file to continue.")
                 return None
-            return _first(parse_upload(up.name, up.getvalue()))
+            try:
+                return _first(parse_upload(up.name, up.getvalue()))
+            except MoleculeError as err:  # name the file: a refused upload leaves the earlier one in use
+                raise MoleculeError(str(err) if str(err).startswith(up.name) else f"{up.name}: {err}") from None
         if source == "Paste XYZ/SDF":
             text = st.text_area("XYZ or SDF text", key=f"{ns}.paste", height=160,
                                 placeholder="3\nwater\nO 0 0 0.117\nH 0 0.757 -0.469\nH 0 -0.757 -0.469")

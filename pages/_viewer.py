@@ -13,7 +13,10 @@ py3Dmol writes the viewer script; this module adds what a trajectory needs and p
 * **Overlay.** An optional second pose (e.g. the refined geometry) drawn as thin green sticks in
   its own model; it has no frames, so the player keeps stepping through the first model only.
 * **Inertial axes.** Three arrows I1 ≤ I2 ≤ I3 from ``centre`` along the rows of ``axes`` (the
-  canonical frame's x, y, z by default), labelled at their tips.
+  canonical frame's x, y, z by default), labelled at their tips; an oblique default camera so
+  that none of them points at the viewer.
+* **Newest atom.** A translucent lemon-yellow halo per frame (``addSphere`` with ``frame``), so the atom
+  keeps its element colour and magenta stays the inspector's "valence failure".
 
 No user-supplied text reaches the HTML: molecules are written as element symbols (validated by
 ``Molecule``) and numbers; captions are built by the pages from the same.
@@ -37,8 +40,12 @@ from inertialar.tokenizer import EOS
 
 JS_URL = "app/static/3Dmol-min.js"  # relative: resolved against the Streamlit server's origin
 AXIS_COLORS = ("#d62728", "#2ca02c", "#1f77b4")  # I1 red, I2 green, I3 blue
-NEWEST_COLOR = "#ff00ff"
+NEWEST_COLOR = "#fff200"  # lemon halo: unlike the inspector's failure colours, the elements (F is goldenrod) and axes
+NEWEST_HALO = {"radius": 0.62, "opacity": 0.45}  # Å; around the atom, which keeps its element colour
 OVERLAY_COLOR = "#00a86b"  # the overlaid (refined) pose
+# Oblique default camera (screen-axis rotations, degrees): 3Dmol looks straight down z (= I3 in the
+# canonical frame), which draws that axis as a dot; tilted, I1, I2 and I3 all show their length.
+CAMERA_TILT = ((-60, "vx"), (30, "vy"))
 _PLACEHOLDER = "UNIQUEID"  # py3Dmol's own placeholder for the viewer name
 
 
@@ -125,7 +132,8 @@ def viewer_html(
     for k in range(n):
         groups = list(highlights[k]) if highlights is not None else []
         if newest:
-            groups.append(Highlight((len(frames[k]) - 1,), NEWEST_COLOR, "newest atom"))
+            legend["newest atom (halo)"] = NEWEST_COLOR
+            v.addSphere({"center": _xyz(frames[k].coords[-1]), "color": NEWEST_COLOR, "frame": k, **NEWEST_HALO})
         for h in groups:
             legend[h.label] = h.color
             for i in h.atoms:
@@ -154,6 +162,8 @@ def viewer_html(
                           "frame": n - 1})
     v.setFrame(n - 1)  # zoom to the complete molecule, then show the start frame
     v.zoomTo()
+    for angle, axis in CAMERA_TILT:
+        v.rotate(angle, axis)
     v.zoom(0.9)
     v.setFrame(0 if start == "first" else n - 1)
     return _page(v.write_html(), v.uniqueid, captions, legend, height, autoplay, start == "first")

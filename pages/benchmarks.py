@@ -6,15 +6,18 @@ malformed one an ``st.error``; neither stops the rest of the page.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from pages import _charts, _entry
+from pages._analysis import DEFINITIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CARD = "assets/MODEL_CARD.md"
+METRIC_NAMES = {"atom_stability": "atom stability", "mol_stability": "molecule stability", "validity": "validity"}
 RESULTS = "benchmarks/results"
 # table → (path relative to the repository root, required columns, command that produces it)
 TABLES = {
@@ -30,7 +33,55 @@ TABLES = {
                        "python benchmarks/model_card.py --log RUN_DIR/log.jsonl"),
     "app_timing": (f"{RESULTS}/app_timing.csv", ["measure", "seconds"],
                    "INERTIALAR_RECORD_TIMING=1 python -m pytest tests/test_browser.py"),
+    "app_load": (f"{RESULTS}/app_load_summary.csv",
+                 ["sessions", "app_p50_s", "app_p95_s", "first_frame_p50_s", "first_frame_p95_s", "errors",
+                  "crosstalk_mismatches"],
+                 "python benchmarks/app_load.py"),
 }
+SPEED_CONFIG = ["device", "n", "batch_size", "steps"]  # one bar per configuration (mean of its runs)
+DISTRIBUTION_AXES = {"atom_count": "atoms per molecule", "element": "element"}  # else "bond length (Å)"
+JUMP = 1.25  # a validation loss rising by this factor between points marks a change of definition
+
+
+def demote_headings(markdown: str, levels: int = 2) -> str:
+    """Headings pushed ``levels`` down (``#`` → ``###``) outside code fences, so an embedded
+    document's title sits below the page's; headings holding code lose the backticks (no huge
+    monospace)."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            hashes, text = line.split(" ", 1)
+            line = "#" * min(6, len(hashes) + levels) + " " + text.replace("`", "")
+        out.append(line)
+    return "\n".join(out)
+
+
+def speed_per_config(df: pd.DataFrame) -> pd.DataFrame:
+    """Repeated runs of one configuration → mean, std and count of molecules/s (one bar each)."""
+    out = (df.groupby(SPEED_CONFIG, as_index=False)["molecules_per_s"]
+           .agg(molecules_per_s="mean", std="std", runs="count"))
+    out["std"] = out["std"].fillna(0.0)
+    return out.round(2)
+
+
+def validation_changes(df: pd.DataFrame, column: str = "val_ce") -> list[tuple[float, str]]:
+    """(epoch, label) where the validation condition changes, or ``column`` jumps up by ≥ JUMP×
+    between consecutive points (a change of definition the table did not record). Each run
+    (``hardware``) is its own series."""
+    if "hardware" in df and df["hardware"].nunique() > 1:
+        return sorted(m for _, run in df.groupby("hardware") for m in validation_changes(run.drop(columns="hardware"), column))
+    part = df.dropna(subset=[column]).sort_values("epoch")
+    cond = part["val_condition"].astype(str).tolist() if "val_condition" in part else [""] * len(part)
+    epochs, values = part["epoch"].tolist(), part[column].tolist()
+    marks = []
+    for i in range(1, len(part)):
+        if cond[i] != cond[i - 1]:
+            marks.append((epochs[i], f"validation: {cond[i]}"))
+        elif values[i] >= JUMP * values[i - 1]:
+            marks.append((epochs[i], "validation condition changed (see model card)"))
+    return marks
 
 
 def read_table(root: Path, name: str) -> pd.DataFrame | None:
@@ -58,8 +109,8 @@ def read_table(root: Path, name: str) -> pd.DataFrame | None:
 def _quality(df: pd.DataFrame) -> None:
     overall = df.groupby("cfg_scale", as_index=False)[["atom_stability", "mol_stability", "validity"]].mean()
     st.plotly_chart(_charts.lines(overall, "cfg_scale", ["atom_stability", "mol_stability", "validity"],
-                                  "Stability and validity vs CFG scale (mean over groups)", "fraction"),
-                    key="bench.quality")
+                                  "Stability and validity vs CFG scale (mean over groups)", "fraction",
+                                  names=METRIC_NAMES), key="bench.quality")
     st.plotly_chart(_charts.grouped_bars(df, "group", "hit_rate", "cfg_scale", "Hit rate per group and CFG scale",
                                          "hit rate"), key="bench.hits")
 
@@ -72,8 +123,24 @@ def _distributions(df: pd.DataFrame) -> None:
     if numeric.notna().all():
         part["key"] = numeric
         part = part.sort_values("key")
-    st.plotly_chart(_charts.grouped_bars(part, "key", "value", "source", f"{kind}: generated vs QM9", "fraction"),
-                    key="bench.dist")
+    x_title = DISTRIBUTION_AXES.get(kind, "bond length (Å)")
+    st.plotly_chart(_charts.grouped_bars(part, "key", "value", "source", f"{kind.replace('_', ' ')}: generated vs QM9",
+                                         "fraction", x_title=x_title), key="bench.dist")
+
+
+def _app_load(df: pd.DataFrame | None) -> None:
+    st.markdown("**App under load** (browser sessions pressing Generate together)")
+    if df is None:
+        return
+    fig = _charts.lines(df, "sessions", ["app_p50_s", "app_p95_s", "first_frame_p50_s", "first_frame_p95_s"],
+                        "Seconds from the click, per number of concurrent sessions", "seconds",
+                        names={"app_p50_s": "app-side p50", "app_p95_s": "app-side p95",
+                               "first_frame_p50_s": "first frame p50", "first_frame_p95_s": "first frame p95"})
+    st.plotly_chart(fig, key="bench.app_load")
+    st.dataframe(df, hide_index=True, key="bench.app_load_table")
+    st.caption("App-side: click → the app's script finished, as the page sees it. First frame: click → the 3-D "
+               "viewer drew the molecule (includes the browser's own drawing, which N pages share on the same "
+               "cores). Cross-talk: each session's downloaded molecules compared with its seed sampled alone.")
 
 
 def render(root: Path = ROOT) -> None:
@@ -84,12 +151,13 @@ def render(root: Path = ROOT) -> None:
         ["Model card", "Quality vs CFG", "Distributions", "Speed", "Learning curve"])
     with tab_card:
         if (root / MODEL_CARD).exists():
-            st.markdown((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace"))
+            st.markdown(demote_headings((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace")))
         else:
             st.info("No model card yet (assets/MODEL_CARD.md); it is written with the trained checkpoint.")
     with tab_quality:
         df = read_table(root, "quality_cfg")
         if df is not None:
+            st.caption(DEFINITIONS)
             _quality(df)
             st.dataframe(df, hide_index=True, key="bench.quality_table")
     with tab_dist:
@@ -99,13 +167,19 @@ def render(root: Path = ROOT) -> None:
     with tab_speed:
         df = read_table(root, "sample_speed")
         if df is not None:
-            st.plotly_chart(_charts.grouped_bars(df, "batch_size", "molecules_per_s", "device",
-                                                 "Sampling speed", "molecules / s"), key="bench.speed")
+            per = speed_per_config(df)
+            st.plotly_chart(_charts.grouped_bars(per, "batch_size", "molecules_per_s", "device",
+                                                 "Sampling speed (mean of repeated runs, ± std)", "molecules / s",
+                                                 error="std"), key="bench.speed")
+            st.caption("One bar per configuration (device, molecules, batch size, Heun steps): the mean of its "
+                       "runs; every run is listed below.")
+            st.dataframe(per, hide_index=True, key="bench.speed_mean")
             st.dataframe(df, hide_index=True, key="bench.speed_table")
         st.markdown("**App responsiveness** (browser, click → first frame)")
         df = read_table(root, "app_timing")
         if df is not None:
             st.dataframe(df, hide_index=True, key="bench.app_timing")
+        _app_load(read_table(root, "app_load"))
     with tab_curve:
         df = read_table(root, "learning_curve")
         if df is not None:
@@ -115,11 +189,13 @@ def render(root: Path = ROOT) -> None:
                                               "Sample quality during training", "fraction"), key="bench.curve")
             losses = [c for c in ("val_loss", "val_ce", "val_diffusion") if c in df]
             if losses:
-                st.plotly_chart(_charts.lines(df.dropna(subset=losses, how="all"), "epoch", losses,
-                                              "Validation loss", "loss"), key="bench.loss")
-            if "val_condition" in df and df["val_condition"].nunique() > 1:
-                st.caption("Validation points were measured under different condition modes "
-                           f"({', '.join(map(str, df['val_condition'].unique()))}); see the model card.")
+                fig = _charts.lines(df.dropna(subset=losses, how="all"), "epoch", losses, "Validation loss", "loss")
+                marks = validation_changes(df, "val_ce" if "val_ce" in df else losses[0])
+                st.plotly_chart(_charts.mark_changes(fig, marks), key="bench.loss")
+                if marks:
+                    st.caption("Dashed line: the validation loss was measured differently from there on "
+                               "(e.g. with every group label given before, unconditional after), so the jump "
+                               "is a change of definition, not a regression; see the model card.")
 
 
 if __name__ == "__main__":  # run by st.navigation (or directly by Streamlit: see _entry)

@@ -27,6 +27,7 @@ from pages._analysis import NOISE_DEFINITION, NOISE_LEVELS, noise_robustness
 
 VIEW_HEIGHT = 360
 SMALL_MARGIN = 0.1  # Å; a frame this close to its runner-up may flip under noise of this size
+MIN_DISTANCE = 0.5  # Å; atoms closer than this are almost certainly an input error
 ANCHOR_COLOR = "#00b050"
 NOISE_TABLE = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "canonicalization_noise.csv"
 
@@ -98,6 +99,21 @@ def _frame_facts(canon: Canonical) -> None:
                    "good, so noise of this size may flip the frame.")
 
 
+def _close_atoms_warning(mol: Molecule) -> None:
+    """Warn (do not refuse) when atoms overlap: the frame is still defined, the chemistry is not."""
+    if len(mol) < 2:
+        return
+    d = np.linalg.norm(mol.coords[:, None] - mol.coords[None], axis=-1)  # (N, N) Å
+    i, j = np.triu_indices(len(mol), 1)
+    close = np.flatnonzero(d[i, j] < MIN_DISTANCE)
+    if close.size:
+        k = close[np.argmin(d[i[close], j[close]])]
+        a, b = int(i[k]), int(j[k])
+        st.warning(f"{close.size} atom pair(s) closer than {MIN_DISTANCE} Å, e.g. {mol.elements[a]}{a + 1} and "
+                   f"{mol.elements[b]}{b + 1} (input order) at {d[a, b]:.2f} Å: check the coordinates; "
+                   "overlapping atoms are not a real molecule.")
+
+
 def _token_table(mol: Molecule) -> pd.DataFrame:
     return pd.DataFrame(_inputs.canonical_xyz_table(mol))
 
@@ -110,6 +126,7 @@ def render(noise_table: Path = NOISE_TABLE) -> None:
     mol = _inputs.pick_molecule("canon")
     if mol is None:
         return
+    _close_atoms_warning(mol)
     xyz = Molecule(mol.elements, mol.coords).to_xyz()
     ref = _canonical(xyz)
     posed, seed = _pose(mol, xyz)

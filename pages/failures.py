@@ -20,9 +20,13 @@ from inertialar.plausibility import CHECKS, EDM_TERMS, check_molecules
 from inertialar.sampler import SampleSettings
 from pages import _checkpoint, _entry, _viewer
 from pages._analysis import (
+    DEFINITIONS,
+    VALID_UNSTABLE,
+    atom_name,
     describe_reason,
     failure_rows,
     offending_atoms,
+    radical_summary,
 )
 from pages.generate import run_generation, settings_widgets
 
@@ -31,8 +35,10 @@ KINDS = ("valence", "fragments", "clash", "sanitize", "ok")
 COLORS = {"valence": "#ff00ff", "fragments": "#ff8c00", "clash": "#00ced1"}  # unlike axis and element colours
 
 
-def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict:
+def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict | None:
     gen = run_generation(loaded, settings, with_reasons=True)
+    if gen is None:
+        return None
     result, reports = gen.result, gen.reports
     metrics = evaluate(result.molecules, smiles=[r.smiles for r in reports])
     return {"molecules": result.molecules, "reports": reports, "metrics": metrics, "trained": loaded.trained,
@@ -54,8 +60,9 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
             st.error(f"Cannot sample with these settings: {err}")
         else:
             if st.session_state.get("fail.key") != key:
-                st.session_state["fail.batch"] = _run(loaded, settings)
-                st.session_state["fail.key"] = key
+                batch = _run(loaded, settings)
+                if batch is not None:
+                    st.session_state["fail.batch"], st.session_state["fail.key"] = batch, key
     batch = st.session_state.get("fail.batch")
     if batch is None:
         st.info("Choose settings and click **Generate batch**.")
@@ -78,6 +85,8 @@ def show_batch(batch: dict) -> None:
     counts = {k: int(table["reasons"].apply(lambda r, k=k: k in r.split(", ")).sum()) for k in KINDS}
     st.caption(f"{m['n']} molecules · " + " · ".join(f"{k}: {v}" for k, v in counts.items())
                + f" (clash = two atoms closer than {CLASH_DISTANCE} Å)")
+    st.caption(DEFINITIONS + " Atoms are named element + canonical position = sampling step (C11), in RDKit's "
+               "messages too.")
     wanted = st.multiselect("Filter by reason", KINDS, default=["valence", "fragments", "clash", "sanitize"],
                             key="fail.filter", help="Show molecules with any of these reasons ('ok' = no failure).")
     shown = table[table["reasons"].apply(lambda r: any(k in r.split(", ") for k in wanted))]
@@ -110,19 +119,22 @@ def _inspect(batch: dict, k: int) -> None:
     mol, rep = batch["molecules"][k], batch["reports"][k]
     atoms = offending_atoms(rep.reasons)
     highlights = [_viewer.Highlight(a, COLORS[kind], kind) for kind, a in atoms.items() if a]
-    labels = sorted({(i, f"{mol.elements[i]}{i + 1}") for a in atoms.values() for i in a})
+    labels = sorted({(i, atom_name(mol.elements[i], i)) for a in atoms.values() for i in a})
     left, right = st.columns([3, 2])
     with left:
         html = _viewer.viewer_html([mol], captions=[f"molecule #{k + 1} · {len(mol)} atoms · label = element + step"],
                                    highlights=[highlights], atom_labels=labels, height=VIEW_HEIGHT)
         _viewer.show(html, VIEW_HEIGHT)
     with right:
-        st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}")
+        st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}  \n"
+                    f"**Radical electrons (missing H):** {radical_summary(mol, rep)}")
         st.caption(" ".join(f"**{term.capitalize()}** = {text}" for term, text in EDM_TERMS.items()))
         _posebusters_panel(mol)
         if not rep.reasons:
             st.success("No EDM failure: this molecule is stable and valid.")
             return
+        if rep.valid and not rep.stable:
+            st.info(VALID_UNSTABLE[0].upper() + VALID_UNSTABLE[1:] + ".")
         st.markdown("**EDM reasons**\n" + "\n".join(f"- {describe_reason(r, mol)}" for r in rep.reasons))
         rows = [{"step": i + 1, "element": mol.elements[i], "reason": kind}
                 for kind, a in atoms.items() for i in a]

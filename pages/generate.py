@@ -18,13 +18,15 @@ from inertialar.bonds import chemist_sdf
 from inertialar.frames import canonicalize
 from inertialar.molecule import Molecule, to_xyz
 from inertialar.refine import METHODS, Refinement, RefineSettings, refine_all, summarize
-from inertialar.sampler import SampleResult, SampleSettings, sample
-from pages import _charts, _checkpoint, _entry, _inputs, _viewer
-from pages._analysis import Report, molecule_report
+from inertialar.sampler import SampleResult, SampleSettings
+from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
+from pages._analysis import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary
 
 VIEW_HEIGHT = 420
 MAX_CACHED = 8  # generations kept per session
 REFINE_LABELS = {"none": "none (raw output)", "mmff": "MMFF94 (RDKit)", "xtb": "GFN2-xTB (tblite)"}
+DEFAULT_FRAGMENT = "CC(O)C#N"  # lactonitrile: 5 heavy atoms, QM9-sized (aspirin's 13 are outside QM9)
+QM9_MAX_HEAVY, QM9_MAX_ATOMS = 9, 29  # the training data's limits
 
 
 @dataclass
@@ -71,9 +73,14 @@ def _prefix_widgets(max_atoms: int) -> Molecule | None:
                            help="The model continues a canonical prefix: the first k atoms of a molecule "
                                 "in its canonical order and inertial frame."):
             return None
-        mol = _inputs.pick_molecule("gen.prefix")
+        mol = _inputs.pick_molecule("gen.prefix", default_smiles=DEFAULT_FRAGMENT)
         if mol is None:
             return None
+        heavy = sum(e != "H" for e in mol.elements)
+        if heavy > QM9_MAX_HEAVY or len(mol) > QM9_MAX_ATOMS:
+            st.warning(f"This molecule has {heavy} heavy atoms and {len(mol)} atoms in all; QM9, the training "
+                       f"data, has at most {QM9_MAX_HEAVY} heavy atoms and {QM9_MAX_ATOMS} atoms. Its canonical "
+                       "prefix lies outside what the model has seen, so completions are likely invalid.")
         canon = canonicalize(mol).molecule
         top = min(len(canon), max_atoms - 1)
         if top < 1:
@@ -93,21 +100,23 @@ def _result_key(loaded: _checkpoint.LoadedModel, s: SampleSettings, refine: str 
 
 
 def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, with_reasons: bool = False,
-                   refine: str = "none") -> Generation:
-    """Sample with a progress bar, compute per-molecule reports (with failure reasons if asked)
-    and, if ``refine`` is not "none", refine every molecule."""
-    text = f"Sampling {settings.n} molecules …"
-    bar = st.progress(0.0, text=text)
-    result = sample(loaded.model, settings, progress=lambda f: bar.progress(min(1.0, f), text=text))
-    bar.progress(1.0, text="Checking molecules …")
-    reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
+                   refine: str = "none") -> Generation | None:
+    """Sample through the shared service (progress bar, queue position), compute per-molecule
+    reports (with failure reasons if asked) and, if ``refine`` is not "none", refine every
+    molecule; None after an st.error (queue full, failure)."""
+    result = _sampling.sample_with_progress(loaded, settings)
+    if result is None:
+        return None
+    with st.spinner("Checking molecules …"):
+        reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
     gen = Generation(result, reports, loaded.trained, sdf=chemist_sdf(result.molecules))
     if refine != "none":
         text = f"Refining geometries ({REFINE_LABELS[refine]}) …"
+        bar = st.progress(0.0, text=text)
         done = refine_all(result.molecules, RefineSettings(refine), lambda f: bar.progress(min(1.0, f), text=text))
         gen.refinements = done
         gen.refined_sdf = chemist_sdf([r.molecule for r in done], [r.properties() for r in done])
-    bar.empty()
+        bar.empty()
     return gen
 
 
@@ -131,10 +140,13 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
             st.error(f"Cannot sample with these settings: {err}")
         else:
             if key not in store:
-                store[key] = run_generation(loaded, settings, refine=refine)
+                gen = run_generation(loaded, settings, refine=refine)
+                if gen is not None:
+                    store[key] = gen
                 while len(store) > MAX_CACHED:
                     store.pop(next(iter(store)))
-            st.session_state["gen.shown"] = key
+            if key in store:
+                st.session_state["gen.shown"] = key
     shown = st.session_state.get("gen.shown")
     if shown not in store:
         st.info("Choose settings and click **Generate**.")
@@ -156,6 +168,7 @@ def show_generation(gen: Generation) -> None:
         st.warning(f"These molecules come from the {_checkpoint.RANDOM_LABEL}.")
     table = pd.DataFrame([{"#": k + 1, "atoms": len(m), "SMILES": r.smiles or "(invalid)",
                            "stable atoms": f"{r.stable_atoms}/{r.n_atoms}", "stable": r.stable, "valid": r.valid,
+                           "radical e⁻": r.radical_electrons,
                            "requested groups": _group_summary(r.groups, s),
                            "all groups found": ", ".join(sorted(r.groups)) or "—"}
                           for k, (m, r) in enumerate(zip(result.molecules, reports))])
@@ -164,6 +177,7 @@ def show_generation(gen: Generation) -> None:
     n_valid = sum(r.valid for r in reports)
     n_stable = sum(r.stable for r in reports)
     st.subheader(f"{len(reports)} molecule(s): {n_stable} stable, {n_valid} valid")
+    st.caption(DEFINITIONS)
     st.caption("Stable and valid are EDM's metrics (bonds from EDM's distance table) on the raw output. "
                "Downloaded SDF bonds are RDKit's (DetermineBonds), EDM's table where RDKit fails (property bond_source).")
     if gen.refinements is not None:
@@ -184,7 +198,7 @@ def show_generation(gen: Generation) -> None:
         html = _viewer.viewer_html(frames, captions=captions, newest=True, height=VIEW_HEIGHT, autoplay=True,
                                    overlay=overlay, overlay_label=f"refined pose ({ref.method})" if ref else "")
         _viewer.show(html, VIEW_HEIGHT)
-        st.caption("Each frame adds one atom (magenta = newest; H white, C grey, N blue, O red, F gold). "
+        st.caption("Each frame adds one atom (yellow halo = newest; H white, C grey, N blue, O red, F gold). "
                    "Arrows: the canonical inertial axes I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol."
                    + (" Thin green sticks: the refined pose, superposed on the raw one." if overlay is not None else ""))
     with right:
@@ -192,9 +206,12 @@ def show_generation(gen: Generation) -> None:
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid (fails RDKit sanitization)'}`  \n"
                     f"**Stable:** {'yes' if rep.stable else 'no'} ({rep.stable_atoms}/{rep.n_atoms} atoms)  \n"
                     f"**Valid:** {'yes' if rep.valid else 'no'}  \n"
+                    f"**Radical electrons (missing H):** {radical_summary(result.molecules[k], rep)}  \n"
                     f"**Requested groups:** {_group_summary(rep.groups, s)}")
         if ref is not None:
             st.markdown(_refinement_text(ref))
+        if rep.valid and not rep.stable:
+            st.caption(VALID_UNSTABLE[0].upper() + VALID_UNSTABLE[1:] + ".")
     c1, c2, c3 = st.columns(3)
     c1.download_button("Download SDF (all)", gen.sdf, file_name=f"inertialar_seed{s.seed}.sdf",
                        mime="chemical/x-mdl-sdfile", key="gen.dl_sdf")

@@ -34,7 +34,8 @@ from playwright.sync_api import Error as PlaywrightError
 from conftest import tiny_config
 from inertialar.checkpoint import load_checkpoint, save_checkpoint
 from inertialar.model import InertialAR
-from inertialar.sampler import SampleSettings, sample
+from inertialar.molecule import parse_xyz
+from inertialar.sampler import REPRO_ATOL, SampleSettings, sample
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -238,3 +239,51 @@ def test_generate_draws_the_trajectory_and_the_player_steps(page, server, tiny_c
                 model = os.environ.get("INERTIALAR_TIMING_CHECKPOINT") or "tiny random (tests/conftest.py)"
                 w.writerow([name, n, f"{seconds:.2f}", model,
                             "chromium headless, SwiftShader WebGL", f"{os.cpu_count()} CPU cores"])
+
+
+def test_an_upload_over_the_limit_is_refused_and_the_error_names_the_file_in_use(page, server):
+    """The uploader refuses a file over 5 MB (the label's limit is the server's: .streamlit/config.toml)
+    in the browser, without a rerun, so the file before it stays in use: its error names it."""
+    page.goto(f"{server}/canonicalization")
+    page.get_by_role("heading", name="Canonicalization lab", level=1).wait_for()
+    _wait_idle(page)
+    page.get_by_text("Upload XYZ/SDF", exact=True).click()
+    _wait_idle(page)
+    upload = page.locator("input[type=file]")
+    upload.set_input_files(files=[{"name": "bad.xyz", "mimeType": "chemical/x-xyz", "buffer": b"not a molecule"}])
+    page.get_by_text("bad.xyz: line 1: expected an atom count").wait_for()
+    _wait_idle(page)
+    big = b"1\n\nC 0 0 0\n" + b" " * (6 * 2**20)
+    upload.set_input_files(files=[{"name": "big.xyz", "mimeType": "chemical/x-xyz", "buffer": big}])
+    page.get_by_text("File must be 5.0MB or smaller").wait_for(timeout=30_000)
+    assert page.get_by_text("is refused before it is sent").count() == 1
+    assert page.locator("[data-testid=stException]").count() == 0
+
+
+def test_two_sessions_generating_together_each_get_their_own_molecules(browser, server, tiny_checkpoint):
+    """Both clicks reach the shared sampling service together; each page's XYZ download holds the
+    molecules of its own seed sampled alone (benchmarks/app_load.py does this for 1/5/10 sessions)."""
+    model, _ = load_checkpoint(tiny_checkpoint)
+    pages = []
+    for seed in (5, 6):
+        pg = browser.new_context(viewport={"width": 1400, "height": 1600}, accept_downloads=True).new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(server)
+        pg.get_by_role("heading", name="Generate", level=1).wait_for()
+        _wait_idle(pg)
+        box = pg.get_by_label("Seed", exact=True)
+        box.fill(str(seed))
+        box.press("Enter")
+        _wait_idle(pg, quiet_s=0.5)
+        pages.append((seed, pg))
+    for _, pg in pages:
+        pg.get_by_role("button", name="Generate", exact=True).click()
+    for seed, pg in pages:
+        with pg.expect_download() as info:
+            pg.get_by_role("button", name="Download XYZ (all)").click()
+        got = parse_xyz(Path(info.value.path()).read_text())
+        alone = sample(model, SampleSettings(n=4, seed=seed, cfg_scale=2.0, batch_size=16)).molecules
+        assert [m.elements for m in got] == [m.elements for m in alone]
+        assert all(np.abs(a.coords - b.coords).max() <= REPRO_ATOL for a, b in zip(got, alone))
+        assert pg.locator("[data-testid=stException]").count() == 0
+        pg.context.close()
