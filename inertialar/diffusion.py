@@ -12,6 +12,7 @@ under autocast (only the MLP's matrix products may run in bf16). The seam is nar
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -153,6 +154,13 @@ class DiffusionHead(nn.Module):
             d_cond, d_uncond = d.chunk(2)
             return d_uncond + cfg_scale * (d_cond - d_uncond)
 
+        return self.integrate(x, d_of, steps, record)
+
+    def integrate(self, x: torch.Tensor, d_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], steps: int,
+                  record: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Heun's method on the Karras schedule from start points x (M, 3) Å; ``d_of(x, σ)`` gives the
+        (guided) denoised points. Returns x (M, 3) Å and, if ``record``, the path (steps + 1, M, 3)."""
+        sig = self.sigmas(steps, x.device)
         path = [x] if record else None
         for i in range(steps):
             s, s_next = sig[i], sig[i + 1]

@@ -195,14 +195,13 @@ def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def _heun(model: InertialAR, zc: torch.Tensor, x: torch.Tensor, steps: int, guided: torch.Tensor,
           scale: torch.Tensor, record: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``DiffusionHead.sample``'s Heun integrator from given start points and per-row guidance.
+    """``DiffusionHead.integrate`` (Heun) from given start points with per-row guidance.
 
     zc (m + g, Z): conditions of the m rows, then unconditional twins of the g rows where
     ``guided`` (m,) is True; x (m, 3) Å start points (noise · σ_max · temperature); scale (m,).
-    Returns x (m, 3) Å and, if ``record``, the path (steps + 1, m, 3). Same arithmetic as
-    ``DiffusionHead.sample`` (``tests/test_service.py`` checks that they agree)."""
+    Returns x (m, 3) Å and, if ``record``, the path (steps + 1, m, 3); ``tests/test_service.py``
+    checks that it agrees with ``DiffusionHead.sample``."""
     head = model.diffusion
-    sig = head.sigmas(steps, zc.device)
     g_idx = guided.nonzero().squeeze(1)
     s_g = scale[g_idx].unsqueeze(1)  # (g, 1)
 
@@ -214,18 +213,7 @@ def _heun(model: InertialAR, zc: torch.Tensor, x: torch.Tensor, steps: int, guid
             d_c = d_c.index_copy(0, g_idx, d_u + s_g * (d_c[g_idx] - d_u))
         return d_c
 
-    path = [x] if record else None
-    for i in range(steps):
-        s, s_next = sig[i], sig[i + 1]
-        d = (x - d_of(x, s)) / s
-        x_next = x + (s_next - s) * d
-        if s_next > 0:  # Heun correction
-            d2 = (x_next - d_of(x_next, s_next)) / s_next
-            x_next = x + (s_next - s) * (d + d2) / 2
-        x = x_next
-        if record:
-            path.append(x)
-    return x, (torch.stack(path) if record else None)
+    return head.integrate(x, d_of, steps, record)
 
 
 @torch.no_grad()
