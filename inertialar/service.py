@@ -4,8 +4,8 @@ Many users (the app's sessions) submit ``SampleSettings``; the worker waits unti
 arrived for ``window_s`` (at most ``max_wait_s`` after the first), then runs every queued request
 that shares the model and Heun step count as one batch of ``sampler.Part``s (at most
 ``max_batch_rows`` molecules; a request larger than ``chunk_rows`` is served in chunks, so a big
-request and small ones can share batches). The sampler's per-row settings and per-molecule generators give each request exactly the molecules it
-would get alone (rule: ``inertialar.sampler`` docstring). A ``Ticket`` reports the request's
+request and small ones can share batches). The sampler's per-row settings and per-molecule
+generators give each request exactly the molecules it would get alone (rule: ``inertialar.sampler`` docstring). A ``Ticket`` reports the request's
 progress and its queue position; ``submit`` refuses work beyond the bounds with
 ``ServiceFull`` / ``ValueError`` (one-line messages).
 
