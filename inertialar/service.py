@@ -5,9 +5,9 @@ arrived for ``window_s`` (at most ``max_wait_s`` after the first), then runs eve
 that shares the model and Heun step count as one batch of ``sampler.Part``s (at most
 ``max_batch_rows`` molecules; a request larger than ``chunk_rows`` is served in chunks, so a big
 request and small ones can share batches). The sampler's per-row settings and per-molecule
-generators give each request exactly the molecules it would get alone (rule: ``inertialar.sampler`` docstring). A ``Ticket`` reports the request's
-progress and its queue position; ``submit`` refuses work beyond the bounds with
-``ServiceFull`` / ``ValueError`` (one-line messages).
+generators give each request exactly the molecules it would get alone (rule: ``inertialar.sampler``
+docstring). A ``Ticket`` reports the request's progress and its queue position; ``submit`` refuses
+work beyond the bounds with ``ServiceFull`` / ``ValueError`` (one-line messages).
 
 Threads: only the worker runs the model, with ``torch.set_num_threads(threads)`` (default
 ``THREADS`` = 1, or ``$INERTIALAR_TORCH_THREADS``), so concurrent users never oversubscribe the
