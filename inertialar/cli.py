@@ -149,6 +149,10 @@ def _train_config(args):
                       device=args.device, seed=args.seed, init_from=args.init, eval_every_minutes=args.eval_every,
                       limit_train=args.limit_train, data_dir=args.data, weight_decay=args.weight_decay,
                       p_drop_group=args.p_drop_group, flip_prob=args.flip_prob, jitter=args.jitter)
+    for name, value, lo, hi in (("--flip-prob", args.flip_prob, 0, 1), ("--p-drop-group", args.p_drop_group, 0, 1),
+                                ("--jitter", args.jitter, 0, 1), ("--weight-decay", args.weight_decay, 0, 1)):
+        if not lo <= value <= hi:
+            raise UsageError(f"{name} must be between {lo} and {hi}, got {value:g}")
     # Learning rate: given, or 4e-4 at 2,560-token batches scaled by √(batch / 2,560).
     cfg.lr = args.lr if args.lr is not None else 4e-4 * (args.batch_tokens / 2560) ** 0.5
     if args.run_dir:
@@ -314,10 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     w = sub.add_parser("window", help="the GPU-window recipe: train for --minutes, write the fp16 EMA + log to --out")
-    w.add_argument("--minutes", type=_finite, required=True, help="wall time of training (the schedule ends then)")
+    w.add_argument("--minutes", type=_positive_float, required=True, help="wall time of training (the schedule ends then)")
     w.add_argument("--out", required=True, help="folder for ema_fp16.pt, log.jsonl, summary.json")
     w.add_argument("--warmup-steps", type=_positive_int, default=300)
-    w.add_argument("--max-file-mb", type=_finite, default=15.0, help="split output files above this size")
+    w.add_argument("--max-file-mb", type=_positive_float, default=15.0, help="split output files above this size")
     _training_flags(w, batch_tokens=16384)
     w.set_defaults(func=cmd_window, epochs=1e6, max_minutes=None, resume=False)
 

@@ -71,7 +71,7 @@ def run_window(cfg: TrainConfig, minutes: float, out_dir: str | Path, max_file_m
         raise PrecisionMismatch(f"fp32 loss {check['loss_fp32']:.4f} vs bf16 {check['loss_bf16']:.4f} on the "
                                 f"starting weights ({100 * check['rel_diff']:.1f}% apart); not training")
     cfg.schedule_minutes = cfg.max_minutes = minutes
-    cfg.epochs = max(cfg.epochs, 1e6)  # the clock ends the run, not the epoch count
+    cfg.epochs = 1e6  # the clock ends the run, not the epoch count
     cfg.eval_samples = 0  # sampling metrics need RDKit; they are scored afterwards on the CPU
     t0 = time.time()
     record = train(cfg, resume=False, progress=progress)

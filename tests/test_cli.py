@@ -226,3 +226,11 @@ def test_evaluate_plausibility_adds_posebusters_rates_and_names_each_convention(
     assert result["posebusters_checks"]["internal_energy"] == 0.0 and result["posebusters_all_pass"] == 0.0
     assert result["posebusters_checks"]["sanitization"] == 1.0 and result["posebusters_n"] == 2
     assert "EDM" in result["edm_bonds"] and "DetermineBonds" in result["posebusters_bonds"]
+
+
+def test_window_and_train_refuse_bad_numbers_in_one_line(tmp_path):
+    for argv in (["window", "--minutes", "-1", "--out", str(tmp_path)],
+                 ["window", "--minutes", "1", "--out", str(tmp_path), "--flip-prob", "1.5"],
+                 ["train", "--jitter", "-0.1"]):
+        proc = subprocess.run([sys.executable, "-m", "inertialar", *argv], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "error" in proc.stderr, argv
