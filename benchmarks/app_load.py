@@ -52,8 +52,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 APP_DEFAULTS = dict(n=4, cfg_scale=2.0, batch_size=16)  # the Generate page's defaults (pages/generate.py)
+# textContent, not innerText: the check must not force a layout on a page that is busy drawing
 DONE_JS = """() => !document.querySelector('[data-testid=stStatusWidget]')
-  && [...document.querySelectorAll('button')].some(b => b.innerText.includes('Download XYZ (all)'))"""
+  && [...document.querySelectorAll('button')].some(b => b.textContent.includes('Download XYZ (all)'))"""
 MIN_COLOURS = 20  # a blank canvas has 1 colour
 TIMEOUT_S = 300
 

@@ -1,10 +1,19 @@
-"""Plotly figures shared by the pages (no Streamlit here)."""
+"""Charts shared by the pages (no Streamlit here): Plotly figures, and the Generate page's
+per-step type heat map as plain HTML.
+
+The heat map is HTML on purpose: it is drawn on every generation, and Plotly's browser bundle
+(4.7 MB of JavaScript, loaded by every new session) cost more than the whole rest of the results
+for a classroom of browsers sharing a small machine (``benchmarks/app_load.py``).
+"""
 
 from __future__ import annotations
+
+from html import escape
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from inertialar.sampler import Trajectory
 from inertialar.tokenizer import VOCAB
@@ -29,22 +38,42 @@ def step_dtick(n_steps: int) -> int:
     return 100
 
 
-def type_probabilities(traj: Trajectory) -> go.Figure:
-    """Heatmap: probability of each token type (H C N O F EOS) at each step, chosen type marked."""
-    steps = np.arange(1, len(traj.types) + 1)
-    fig = go.Figure(go.Heatmap(z=traj.probs.T, x=steps, y=list(VOCAB), zmin=0, zmax=1, colorscale="Blues",
-                               colorbar={"title": "p", "thickness": 12},
-                               hovertemplate="step %{x}<br>%{y}: p = %{z:.3f}<extra></extra>"))
-    chosen = [VOCAB[int(t)] for t in traj.types]
-    fig.add_trace(go.Scatter(x=steps, y=chosen, mode="markers", name="chosen",
-                             marker={"symbol": "x", "size": 9, "color": "#222222", "line": {"width": 1}},
-                             hovertemplate="step %{x}: chose %{y}<extra></extra>"))
-    if traj.n_prefix:
-        fig.add_vrect(x0=0.5, x1=traj.n_prefix + 0.5, fillcolor="gray", opacity=0.15, line_width=0,
-                      annotation_text="prefix", annotation_position="top left")
-    fig.update_layout(title="Type distribution per step (× = chosen)", xaxis={"title": "step", "dtick": step_dtick(len(steps))},
-                      yaxis={"categoryorder": "array", "categoryarray": list(VOCAB)}, showlegend=False, **_LAYOUT)
-    return fig
+def type_probabilities(traj: Trajectory) -> str:
+    """HTML heat map: probability of each token type (H C N O F EOS, rows) at each step (columns),
+    "×" on the chosen type, the exact value on hover; prefix steps shaded grey. Step labels are
+    thinned to at most ``MAX_STEP_TICKS``."""
+    n = len(traj.types)
+    dtick = step_dtick(n)
+    head = "".join(f"<th>{k + 1 if (k + 1) % dtick == 0 or k == 0 else ''}</th>" for k in range(n))
+    rows = []
+    for j, name in enumerate(VOCAB):
+        cells = []
+        for k in range(n):
+            p = float(traj.probs[k, j])
+            colour = sample_colorscale("Blues", [p])[0]
+            ink = "#fff" if p > 0.55 else "#222"
+            edge = "outline:2px solid #999;outline-offset:-2px;" if k < traj.n_prefix else ""
+            mark = "×" if int(traj.types[k]) == j else ""
+            cells.append(f'<td style="background:{colour};color:{ink};{edge}" '
+                         f'title="step {k + 1} · {escape(name)}: p = {p:.3f}">{mark}</td>')
+        rows.append(f"<tr><th>{escape(name)}</th>{''.join(cells)}</tr>")
+    legend = "".join(f'<span style="background:{c}"></span>' for c in sample_colorscale("Blues", list(np.linspace(0, 1, 6))))
+    prefix = " Outlined: prefix steps (given, not sampled)." if traj.n_prefix else ""
+    return (f"<div class='tp'><style>{_HEATMAP_CSS}</style>"
+            "<b>Type distribution per step</b> (× = chosen; hover a cell for p)"
+            f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+            f"<div class='axis'>step →</div><div class='legend'>p = 0 {legend} 1.{prefix}</div></div>")
+
+
+_HEATMAP_CSS = """
+.tp{font-family:sans-serif;font-size:12px;color:#222}
+.tp table{border-collapse:collapse;table-layout:fixed;width:100%;margin-top:4px}
+.tp td{height:22px;text-align:center;padding:0;font-size:13px;border:1px solid #fff}
+.tp th{font-weight:normal;font-size:11px;padding:0 2px;white-space:nowrap}
+.tp tr th:first-child{width:34px;text-align:right;padding-right:4px}
+.tp .axis{text-align:center;font-size:11px;color:#555}
+.tp .legend span{display:inline-block;width:14px;height:10px}
+"""
 
 
 def noise_curve(live: pd.DataFrame, dataset: pd.DataFrame | None) -> go.Figure:

@@ -173,6 +173,23 @@ def _xyz(p: np.ndarray) -> dict[str, float]:
     return {"x": round(float(p[0]), 4), "y": round(float(p[1]), 4), "z": round(float(p[2]), 4)}
 
 
+_VIEWER_CONFIG = '{backgroundColor:"white"}'  # py3Dmol's createViewer config, extended in _page
+# Antialiasing only on a hardware renderer: under software WebGL (SwiftShader, llvmpipe — machines
+# without a GPU, headless browsers) 3Dmol's multisampling cost ~10× the rest of the drawing and,
+# with ten browsers on one 2-core machine, starved the other pages for 20 s (benchmarks/app_load.py).
+_GL_PROBE_JS = """
+function inertialarHardwareGL() {
+  try {
+    var gl = document.createElement("canvas").getContext("webgl");
+    if (!gl) return false;
+    var info = gl.getExtension("WEBGL_debug_renderer_info");
+    var name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    var lose = gl.getExtension("WEBGL_lose_context"); if (lose) lose.loseContext();
+    return !/swiftshader|llvmpipe|softpipe|software|basic render/i.test(name);
+  } catch (e) { return false; }
+}
+"""
+
 _CSS = """
 body{margin:0;font-family:sans-serif;font-size:13px;color:#222}
 .wrap{position:relative}
@@ -216,6 +233,9 @@ def _page(body: str, py3dmol_id: str, captions: list[str], legend: dict[str, str
           autoplay: bool, from_start: bool) -> str:
     """Wrap py3Dmol's HTML with overlay, legend and player; name everything by a content hash."""
     body = body.replace(py3dmol_id, _PLACEHOLDER)
+    if _VIEWER_CONFIG not in body:
+        raise RuntimeError("py3Dmol's viewer setup changed: cannot set antialiasing")
+    body = body.replace(_VIEWER_CONFIG, '{backgroundColor:"white",antialias:inertialarHardwareGL()}')
     n = len(captions)
     start = 0 if from_start else n - 1
     legend_html = "".join(f'<span style="background:{escape(c)}"></span>{escape(label)}' for label, c in legend.items())
@@ -227,7 +247,7 @@ def _page(body: str, py3dmol_id: str, captions: list[str], legend: dict[str, str
     script = (_PLAYER_JS.replace("viewer_ID", f"viewer_{_PLACEHOLDER}").replace("_ID", f"_{_PLACEHOLDER}")
               .replace("CAPTIONS", json.dumps(captions).replace("</", "<\\/"))
               .replace("START", str(start)).replace("AUTOPLAY", "true" if autoplay else "false"))
-    html = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>{_CSS}</style></head><body>'
+    html = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>{_CSS}</style><script>{_GL_PROBE_JS}</script></head><body>'
             f'<div class="wrap" style="height:{height}px">{body}'
             f'<div class="overlay" id="ov_{_PLACEHOLDER}">{escape(captions[start])}</div>'
             f'<div class="legend">{legend_html}</div></div>{controls}<script>{script}</script></body></html>')

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -131,6 +132,15 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
                           help="Optional relaxation after sampling, shown over the raw pose. Raw numbers stay the "
                                "headline; a molecule that cannot be refined keeps its raw pose and says why.")
     settings = SampleSettings(**values, prefix=prefix, device=loaded.device, batch_size=16)
+    _generate_and_show(loaded, settings, refine)
+
+
+@st.fragment
+def _generate_and_show(loaded: _checkpoint.LoadedModel, settings: SampleSettings, refine: str) -> None:
+    """The Generate button and the results, as a fragment: a click (or picking another molecule)
+    reruns only this part, so the browser does not redraw the settings above — a large share of
+    each browser's work when a classroom presses Generate together (``benchmarks/app_load.py``).
+    The settings are current: changing one reruns the whole page."""
     key = _result_key(loaded, settings, refine)
     store: dict[str, Generation] = st.session_state.setdefault("gen.results", {})
     if st.button("Generate", type="primary", key="gen.run"):
@@ -185,7 +195,7 @@ def show_generation(gen: Generation) -> None:
         st.caption(f"Refined ({REFINE_LABELS[sm['method']]}): {sm['refined']} refined, {sm['failed']} not refined; "
                    f"median refined energy drop {_num(sm['median_energy_drop_kcal_mol'], '.1f')} kcal/mol, "
                    f"median heavy-atom RMSD {_num(sm['median_rmsd_heavy_A'], '.3f')} Å.")
-    st.dataframe(table, hide_index=True, key="gen.table")
+    st.markdown(markdown_table(table, code_columns=("SMILES",)))
     k = st.selectbox("Show molecule", range(len(reports)), key="gen.pick",
                      format_func=lambda i: f"#{i + 1} · {reports[i].smiles or '(invalid)'} · {len(result.molecules[i])} atoms")
     k = int(k)
@@ -202,7 +212,7 @@ def show_generation(gen: Generation) -> None:
                    "Arrows: the canonical inertial axes I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol."
                    + (" Thin green sticks: the refined pose, superposed on the raw one." if overlay is not None else ""))
     with right:
-        st.plotly_chart(_charts.type_probabilities(traj), key="gen.probs")
+        st.html(_charts.type_probabilities(traj))
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid (fails RDKit sanitization)'}`  \n"
                     f"**Stable:** {'yes' if rep.stable else 'no'} ({rep.stable_atoms}/{rep.n_atoms} atoms)  \n"
                     f"**Valid:** {'yes' if rep.valid else 'no'}  \n"
@@ -224,6 +234,27 @@ def show_generation(gen: Generation) -> None:
     c3.download_button(f"Trajectory XYZ (#{k + 1})", _viewer.trajectory_xyz(traj, f"molecule {k + 1}"),
                        file_name=f"inertialar_seed{s.seed}_mol{k + 1}_trajectory.xyz", mime="chemical/x-xyz",
                        key="gen.dl_traj")
+
+
+def markdown_table(df: pd.DataFrame, code_columns: tuple[str, ...] = ()) -> str:
+    """A DataFrame as a Markdown table (booleans yes/no, floats to 3 decimals, missing "—";
+    ``code_columns`` as code spans, so SMILES characters stay literal).
+
+    The Generate page shows its summary this way, not as ``st.dataframe``/``st.table``: those load
+    about 1 MB of table and Arrow JavaScript into every new browser session, which made a classroom
+    of browsers on a small machine wait (``benchmarks/app_load.py``)."""
+    def cell(col: str, v) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "—"
+        text = ("yes" if v else "no") if isinstance(v, (bool, np.bool_)) else (
+            f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v))
+        text = text.replace("|", "\\|").replace("\n", " ")
+        return f"`{text}`" if col in code_columns and text != "—" else text
+
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    rows = ["| " + " | ".join(cell(c, v) for c, v in zip(df.columns, row)) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
 
 
 def _num(value, fmt: str) -> str:

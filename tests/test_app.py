@@ -48,6 +48,14 @@ def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def _summary_rows(at: AppTest, with_header: bool = False) -> list[list[str]]:
+    """The Generate page's Markdown summary table, as cells per row (header first if asked)."""
+    (text,) = [m.value for m in at.markdown if m.value.startswith("| # |")]
+    head, _, *rows = text.splitlines()
+    cells = [[c.strip() for c in line.strip("|").split(" | ")] for line in [head, *rows]]
+    return cells if with_header else cells[1:]
+
+
 def _srcdocs(at: AppTest) -> list[str]:
     return [el.proto.srcdoc for el in at.get("iframe")]
 
@@ -85,8 +93,9 @@ def test_generate_shows_one_viewer_with_every_step_as_a_frame(app):
     assert html.count(".addArrow(") == 3 and all(f'addLabel("I{k}"' in html for k in (1, 2, 3))
     assert "loadScriptAsync('app/static/3Dmol-min.js')" in html
     assert "https://" not in html and "http://" not in html
-    assert len(app.get("plotly_chart")) == 1
-    assert len(app.dataframe[0].value) == 2  # the summary table lists both molecules
+    (heat,) = app.get("html")
+    assert "Type distribution per step" in heat.proto.body and not app.get("plotly_chart")
+    assert len(_summary_rows(app)) == 2  # the summary table lists both molecules
     labels = [b.proto.label for b in app.get("download_button")]
     assert labels == ["Download SDF (all)", "Download XYZ (all)", "Trajectory XYZ (#1)"]
     app.run()  # a rerun must not reload the viewer: the HTML is a pure function of the content
@@ -108,7 +117,9 @@ def test_generate_refine_overlays_the_refined_pose_and_keeps_the_raw_player(app,
     (html,) = _srcdocs(app)
     assert _viewer.frame_count(html) == len(gen.result.molecules[0])  # the player stays on the raw trajectory
     assert _viewer.OVERLAY_COLOR in html and "refined pose (mmff)" in html
-    assert list(app.dataframe[0].value["refined"]) == ["yes", "yes"]
+    head, *rows = _summary_rows(app, with_header=True)
+    refined = head.index("refined")
+    assert [r[refined] for r in rows] == ["yes", "yes"]
     assert "Download refined SDF (mmff)" in [b.proto.label for b in app.get("download_button")]
     assert gen.refined_sdf.count("> <energy_drop_kcal_mol>") == 2 and gen.sdf.count("> <bond_source>") == 2
 
