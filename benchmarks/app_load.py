@@ -13,6 +13,9 @@ All N clicks are sent at once; per session it records
 * ``first_frame_s``: click → the viewer's WebGL canvas shows a molecule (canvas screenshots, as
   in the browser test, polled once every session's script has finished; on 2 cores N Chromium
   pages drawing at once cost much more than the app);
+* CPU seconds used by all the Chromium processes and by the app server from the clicks until
+  every session's script finished (Linux ``/proc``): on one small machine the browsers' own work
+  competes with the app for the same cores;
 * errors (an exception box, an error alert, or a timeout) and cross-talk: the session's
   "Download XYZ (all)" file must hold the molecules its seed gives when sampled alone
   (``inertialar.sampler.sample``; the sampler's rule: same atom types, coordinates within
@@ -170,15 +173,40 @@ def crosstalk_ok(model, seed: int, xyz: str) -> bool:
         a.elements == b.elements and np.abs(a.coords - b.coords).max() <= REPRO_ATOL for a, b in zip(got, alone))
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by all Chromium processes ("browsers") and by Streamlit servers
+    ("server"), from Linux ``/proc``; empty elsewhere."""
+    out = {"browsers": 0.0, "server": 0.0}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if argv and b"chromium" in argv[0]:
+            out["browsers"] += used
+        elif b"streamlit" in argv and b"run" in argv:
+            out["server"] += used
+    return out
+
+
 async def run_round(browser, url: str, n: int, model) -> list[dict]:
     prepared = [await _prepare(browser, url, seed) for seed in range(1, n + 1)]
     start, finished = asyncio.Event(), [asyncio.Event() for _ in prepared]
     tasks = [asyncio.create_task(_session(pg, start, finished, k)) for k, (_, pg) in enumerate(prepared)]
     await asyncio.sleep(0.2)
+    before = cpu_seconds()
     start.set()  # all N clicks go out together
+    for event in finished:
+        await event.wait()
+    used = {k: v - before[k] for k, v in cpu_seconds().items()}  # click → every session's script done
     rows = await asyncio.gather(*tasks)
     for seed, row, (context, pg) in zip(range(1, n + 1), rows, prepared):
-        row.update(sessions=n, seed=seed)
+        row.update(sessions=n, seed=seed, round_browser_cpu_s=used.get("browsers", np.nan),
+                   round_server_cpu_s=used.get("server", np.nan))
         try:
             row["crosstalk_ok"] = crosstalk_ok(model, seed, await _downloaded_xyz(pg)) if not row["error"] else False
         except Exception as err:  # noqa: BLE001
@@ -197,6 +225,9 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
                     "first_frame_p95_s": part["first_frame_s"].quantile(0.95),
                     "app_p95_over_single": part["app_s"].quantile(0.95) / single,
                     "errors": int((part["error"] != "").sum()),
+                    # CPU seconds per round from the clicks until every script finished, all browsers / app
+                    "browser_cpu_s": part.groupby("round")["round_browser_cpu_s"].first().mean(),
+                    "server_cpu_s": part.groupby("round")["round_server_cpu_s"].first().mean(),
                     "crosstalk_mismatches": int((~part["crosstalk_ok"].astype(bool)).sum())})
     return pd.DataFrame(out).round(3)
 
