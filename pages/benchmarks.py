@@ -140,7 +140,9 @@ def _app_load(df: pd.DataFrame | None) -> None:
     st.dataframe(df, hide_index=True, key="bench.app_load_table")
     st.caption("App-side: click → the app's script finished, as the page sees it. First frame: click → the 3-D "
                "viewer drew the molecule (includes the browser's own drawing, which N pages share on the same "
-               "cores). Cross-talk: each session's downloaded molecules compared with its seed sampled alone.")
+               "cores). Cross-talk: each session's downloaded molecules compared with its seed sampled alone. "
+               "browser_cpu_s / server_cpu_s: CPU seconds all browsers / the app used per round, click → every "
+               "script finished — the browsers run on the app's 2 cores in this benchmark.")
 
 
 def render(root: Path = ROOT) -> None:
