@@ -6,6 +6,7 @@ malformed one an ``st.error``; neither stops the rest of the page.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -38,6 +39,9 @@ TABLES = {
                   "crosstalk_mismatches"],
                  "python benchmarks/app_load.py"),
 }
+PLAUSIBILITY = (f"{RESULTS}/plausibility.json", "python benchmarks/plausibility.py")
+PLAUSIBILITY_MEASURES = {"mol_stability": "EDM molecule stability", "validity": "EDM validity",
+                         "posebusters_all_pass": "PoseBusters all pass"}
 SPEED_CONFIG = ["device", "n", "batch_size", "steps"]  # one bar per configuration (mean of its runs)
 DISTRIBUTION_AXES = {"atom_count": "atoms per molecule", "element": "element"}  # else "bond length (Å)"
 JUMP = 1.25  # a validation loss rising by this factor between points marks a change of definition
@@ -145,12 +149,50 @@ def _app_load(df: pd.DataFrame | None) -> None:
                "script finished — the browsers run on the app's 2 cores in this benchmark.")
 
 
+def plausibility_tables(root: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(one row per set: n and the headline fractions; PoseBusters pass rate per check × set) from
+    ``plausibility.json``, or None after an st.info (missing) / st.error (unreadable)."""
+    rel, command = PLAUSIBILITY
+    path = root / rel
+    if not path.exists():
+        st.info(f"No `{rel}` yet. Produce it with `{command}`.")
+        return None
+    try:
+        sets = json.loads(path.read_text(encoding="utf-8"))["sets"]
+        summary = pd.DataFrame([{"set": name, "n": v["n"], **{label: v.get(key) for key, label in
+                                                              PLAUSIBILITY_MEASURES.items()}}
+                                for name, v in sets.items()])
+        checks = pd.DataFrame({name: v.get("posebusters_checks", {}) for name, v in sets.items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        st.error(f"Cannot read {rel}: {type(err).__name__} {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+        return None
+    return summary, checks
+
+
+def _plausibility(root: Path) -> None:
+    tables = plausibility_tables(root)
+    if tables is None:
+        return
+    summary, checks = tables
+    long = summary.melt(id_vars=["set"], value_vars=list(PLAUSIBILITY_MEASURES.values()), var_name="measure",
+                        value_name="fraction")
+    st.plotly_chart(_charts.grouped_bars(long, "set", "fraction", "measure",
+                                         "Plausibility: generated vs QM9, raw vs refined", "fraction"),
+                    key="bench.plausibility")
+    st.dataframe(summary, hide_index=True, key="bench.plausibility_table")
+    st.markdown("**PoseBusters pass rate per check**")
+    st.dataframe(checks, key="bench.plausibility_checks")
+    st.caption("EDM columns use EDM's distance-table bonds; PoseBusters (`mol` config) gets bonds perceived from "
+               "the coordinates by RDKit. Every molecule counts. Raw rows are the model's output, refined rows "
+               f"are post-processed (MMFF94 / GFN2-xTB). Command: `{PLAUSIBILITY[1]}`.")
+
+
 def render(root: Path = ROOT) -> None:
     """Model card and benchmark charts from the files under ``root`` (the repository by default)."""
     root = Path(root)
     st.title("Model & benchmarks")
-    tab_card, tab_quality, tab_dist, tab_speed, tab_curve = st.tabs(
-        ["Model card", "Quality vs CFG", "Distributions", "Speed", "Learning curve"])
+    tab_card, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
+        ["Model card", "Quality vs CFG", "Plausibility", "Distributions", "Speed", "Learning curve"])
     with tab_card:
         if (root / MODEL_CARD).exists():
             st.markdown(demote_headings((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace")))
@@ -162,6 +204,8 @@ def render(root: Path = ROOT) -> None:
             st.caption(DEFINITIONS)
             _quality(df)
             st.dataframe(df, hide_index=True, key="bench.quality_table")
+    with tab_plaus:
+        _plausibility(root)
     with tab_dist:
         df = read_table(root, "distributions")
         if df is not None:

@@ -314,6 +314,22 @@ def test_benchmarks_page_charts_committed_tables_and_names_missing_ones(tmp_path
     assert any("sample_speed.csv lacks column(s) seconds, molecules_per_s" in e.value for e in at.error)
     infos = " ".join(i.value for i in at.info)
     assert "python benchmarks/quality.py" in infos and "MODEL_CARD.md" in infos
+    assert "python benchmarks/plausibility.py" in infos
+
+
+def test_benchmarks_page_shows_the_committed_plausibility_table():
+    def page():
+        from pages import benchmarks
+
+        benchmarks.render()
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT)
+    at.run()
+    _no_exception(at)
+    (summary,) = [d.value for d in at.dataframe if "PoseBusters all pass" in d.value.columns]
+    assert list(summary["set"])[:2] == ["QM9 test (raw B3LYP)", "generated (raw)"]
+    assert summary["PoseBusters all pass"].between(0, 1).all() and (summary["n"] > 0).all()
+    assert any("PoseBusters (`mol` config)" in c.value for c in at.caption)
 
 
 def test_viewer_html_is_deterministic_offline_and_counts_frames(water, benzene):
