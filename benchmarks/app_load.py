@@ -175,10 +175,12 @@ def crosstalk_ok(model, seed: int, xyz: str) -> bool:
 
 def cpu_seconds() -> dict[str, float]:
     """CPU seconds used so far by all Chromium processes ("browsers") and by Streamlit servers
-    ("server"), from Linux ``/proc``; empty elsewhere."""
+    ("server"), from Linux ``/proc``; empty elsewhere (the table then shows NaN)."""
+    if not os.path.isdir("/proc"):
+        return {}
     out = {"browsers": 0.0, "server": 0.0}
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

@@ -40,17 +40,18 @@ def step_dtick(n_steps: int) -> int:
 
 def type_probabilities(traj: Trajectory) -> str:
     """HTML heat map: probability of each token type (H C N O F EOS, rows) at each step (columns),
-    "×" on the chosen type, the exact value on hover; prefix steps shaded grey. Step labels are
+    "×" on the chosen type, the exact value on hover; prefix steps outlined. Step labels are
     thinned to at most ``MAX_STEP_TICKS``."""
     n = len(traj.types)
     dtick = step_dtick(n)
+    colours = sample_colorscale("Blues", traj.probs[:n].T.ravel().tolist())  # (6·n,) rows H … EOS, step-major
     head = "".join(f"<th>{k + 1 if (k + 1) % dtick == 0 or k == 0 else ''}</th>" for k in range(n))
     rows = []
     for j, name in enumerate(VOCAB):
         cells = []
         for k in range(n):
             p = float(traj.probs[k, j])
-            colour = sample_colorscale("Blues", [p])[0]
+            colour = colours[j * n + k]
             ink = "#fff" if p > 0.55 else "#222"
             edge = "outline:2px solid #999;outline-offset:-2px;" if k < traj.n_prefix else ""
             mark = "×" if int(traj.types[k]) == j else ""
