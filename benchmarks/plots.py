@@ -4,9 +4,10 @@
 
 Reads only files that other benchmark commands wrote: assets/learning_curve.csv
 (model_card.py), benchmarks/results/quality_cfg.csv and distributions.csv (quality.py),
-canonicalization_noise.csv (canonicalization.py) and sampler_sweep.csv (sampler_sweep.py).
-A missing table skips its plot with a note. Writes learning_curve.png, cfg_hit_rates.png,
-distributions.png, canonicalization_noise.png, sampler_sweep.png.
+canonicalization_noise.csv (canonicalization.py), sampler_sweep.csv (sampler_sweep.py) and
+sampler_frontier.csv (sampler_frontier.py). A missing table skips its plot with a note. Writes
+learning_curve.png, cfg_hit_rates.png, distributions.png, canonicalization_noise.png,
+sampler_sweep.png, sampler_frontier.png.
 """
 
 from __future__ import annotations
@@ -113,6 +114,24 @@ def sampler_sweep(df: pd.DataFrame, path: Path) -> None:
     _save(fig, path)
 
 
+def sampler_frontier(df: pd.DataFrame, path: Path) -> None:
+    """Molecule stability and V×U against molecules/s (log), one point per mode, knob and selection."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    styles = {"mode": ("*", 220), "knob": ("o", 40), "select": ("s", 50)}
+    for ax, key, label in zip(axes, ("mol_stability", "valid_x_unique"), ("molecule stability", "valid × unique")):
+        for kind, part in df.groupby("kind"):
+            marker, size = styles.get(kind, ("o", 40))
+            ax.scatter(part["molecules_per_s"], 100 * part[key], marker=marker, s=size, label=kind)
+            for _, r in part.iterrows():
+                ax.annotate(str(r["label"]).split(": ")[-1], (r["molecules_per_s"], 100 * r[key]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.set(xscale="log", xlabel="kept molecules per second (whole process, 2-core CPU)", ylabel="%",
+               title=f"{label}: quality vs speed")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -128,7 +147,8 @@ PLOTS = [(CURVE, learning_curve, "learning_curve.png"),
          (RESULTS / "quality_cfg.csv", cfg_hit_rates, "cfg_hit_rates.png"),
          (RESULTS / "distributions.csv", distributions, "distributions.png"),
          (RESULTS / "canonicalization_noise.csv", canonicalization_noise, "canonicalization_noise.png"),
-         (RESULTS / "sampler_sweep.csv", sampler_sweep, "sampler_sweep.png")]
+         (RESULTS / "sampler_sweep.csv", sampler_sweep, "sampler_sweep.png"),
+         (RESULTS / "sampler_frontier.csv", sampler_frontier, "sampler_frontier.png")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -190,17 +190,20 @@ def cmd_sample(args) -> int:
     from inertialar.checkpoint import load_checkpoint
     from inertialar.molecule import Molecule, to_xyz, write_text
     from inertialar.refine import RefineSettings, refine_all, summarize, summary_line
-    from inertialar.sampler import SampleSettings, sample
+    from inertialar.modes import mode_settings
+    from inertialar.sampler import sample
 
     out = Path(args.out)
     if out.suffix.lower() not in (".xyz", ".sdf"):
         raise UsageError(f"--out must end in .xyz or .sdf, got {out.name!r}")
     if not out.parent.exists():
         raise UsageError(f"output folder {out.parent} does not exist")
-    settings = SampleSettings(n=args.n, seed=args.seed, present=tuple(args.group), absent=tuple(args.no_group),
-                              cfg_scale=args.cfg_scale, temperature=args.temperature,
-                              coord_temperature=args.coord_temperature, steps=args.steps,
-                              batch_size=args.batch_size, device=args.device)
+    settings = mode_settings(args.mode, n=args.n, seed=args.seed, present=tuple(args.group),
+                             absent=tuple(args.no_group), cfg_scale=args.cfg_scale, temperature=args.temperature,
+                             top_p=args.top_p, coord_temperature=args.coord_temperature, churn=args.churn,
+                             churn_temperature=args.churn_temperature, sigma_max=args.sigma_max, steps=args.steps,
+                             redraws=args.redraws, oversample=args.oversample, rank=args.rank,
+                             batch_size=args.batch_size, device=args.device)
     refine_settings = RefineSettings(method=args.refine, max_steps=args.refine_steps, max_seconds=args.refine_seconds)
     refine_settings.validate()
     if args.device.startswith("cuda"):
@@ -226,7 +229,8 @@ def cmd_sample(args) -> int:
         text = to_xyz([Molecule(m.elements, m.coords, " ".join(f"{k}={v}" for k, v in p.items()) or m.title)
                        for m, p in zip(molecules, properties)])
     write_text(out, text)
-    print(f"wrote {len(molecules)} molecules to {out}", file=sys.stderr)
+    drawn = f" (best of {settings.oversample} draws each, {result.drawn} drawn)" if settings.oversample > 1 else ""
+    print(f"wrote {len(molecules)} molecules to {out}; mode {settings.mode}{drawn}", file=sys.stderr)
     if refine_settings.method != "none":
         for k, r in enumerate(done):  # reported per molecule, never fatal: the raw pose was written
             if not r.refined:
@@ -325,24 +329,39 @@ def build_parser() -> argparse.ArgumentParser:
     _training_flags(w, batch_tokens=16384)
     w.set_defaults(func=cmd_window, epochs=1e6, max_minutes=None, resume=False)
 
+    from inertialar.modes import DEFAULT_MODE, MODES
+    from inertialar.ranking import SCORES
     from inertialar.refine import METHODS, RefineSettings
     from inertialar.sampler import SampleSettings
 
-    d = SampleSettings()  # the one home of sampler defaults
+    d = SampleSettings()  # the one home of sampler defaults (modes override them)
     s = sub.add_parser("sample", help="sample molecules to .xyz or .sdf (SDF bonds: RDKit, EDM table as fallback)")
     s.add_argument("--n", type=_positive_int, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.add_argument("--checkpoint", default=None, help="default: the shipped assets/inertialar_qm9.pt")
+    s.add_argument("--mode", choices=list(MODES), default=DEFAULT_MODE,
+                   help="quality preset: " + "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
+                        + ". The flags below override the mode's values.")
     s.add_argument("--group", action="append", default=[], help="require a functional group (repeatable)")
     s.add_argument("--no-group", action="append", default=[], help="forbid a functional group (repeatable)")
-    s.add_argument("--cfg-scale", type=_finite, default=2.0)
-    s.add_argument("--temperature", type=_finite, default=d.temperature, help="atom-type temperature")
-    s.add_argument("--coord-temperature", type=_finite, default=d.coord_temperature,
-                   help="scales the diffusion start noise")
-    s.add_argument("--steps", type=_positive_int, default=d.steps, help="Heun steps per atom")
+    s.add_argument("--cfg-scale", type=_finite, default=d.cfg_scale, help="guidance scale when groups are given")
+    s.add_argument("--temperature", type=_finite, default=None, help="atom-type temperature")
+    s.add_argument("--top-p", type=_finite, default=None, help="nucleus of the type distribution (0 = greedy)")
+    s.add_argument("--coord-temperature", type=_finite, default=None, help="scales the diffusion start noise")
+    s.add_argument("--churn", type=_finite, default=None,
+                   help="EDM S_churn (> 0: stochastic coordinate sampler)")
+    s.add_argument("--churn-temperature", type=_finite, default=None,
+                   help="scales the noise injected at every stochastic step (S_noise)")
+    s.add_argument("--sigma-max", type=_finite, default=None, help="start of the noise schedule (Å)")
+    s.add_argument("--steps", type=_positive_int, default=None, help="Heun steps per atom")
+    s.add_argument("--redraws", type=int, default=None,
+                   help="redraw an atom closer than 0.7 Å to, or out of reach (2 Å) of, earlier atoms (max times)")
+    s.add_argument("--oversample", type=_positive_int, default=None,
+                   help="draws per kept molecule (best by --rank; every draw counts in the time)")
+    s.add_argument("--rank", choices=list(SCORES), default=None, help="likelihood score for --oversample")
     s.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
-                   help="molecules per batch (part of the seed's meaning)")
+                   help="molecules per batch (does not change the molecules)")
     s.add_argument("--device", default="cpu")
     r = RefineSettings()
     s.add_argument("--refine", choices=METHODS, default="none",
@@ -371,11 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from inertialar import runtime
+
+    runtime.choose_wait_policy()  # before anything imports torch (see inertialar.runtime)
     from inertialar.checkpoint import CheckpointError
     from inertialar.molecule import MoleculeError
 
     try:
         args = build_parser().parse_args(argv)
+        runtime.configure()
         return args.func(args)
     except (UsageError, MoleculeError, CheckpointError, OSError) as err:
         print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)

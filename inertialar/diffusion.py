@@ -6,13 +6,13 @@ starts as the identity. Noise and sampling follow EDM (Karras et al. 2022): prec
 ``σ_data`` (≈ 1.4 Å on QM9), ln σ ~ N(P_mean, P_std²), loss weight (σ² + σ_d²)/(σ σ_d)², and a
 Heun sampler on the Karras σ schedule. Preconditioning, noise and the loss run in fp32 even
 under autocast (only the MLP's matrix products may run in bf16). The seam is narrow: ``loss(target, z)`` and
-``sample(z, generator, ...)``; guidance enters through a callable that mixes denoiser outputs.
+``sample(z, noise, ...)`` with pre-drawn noise (so a molecule's randomness is its own); guidance
+enters as a ``Guide`` (which rows have unconditional twins, at which scale) and ``cfg_mix``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +22,31 @@ from inertialar.georope import fourier_features, full_precision
 
 N_FREQS = 6  # Fourier features of the noisy coordinates fed to the denoiser
 MAX_FREQ = 4.0  # rad per (c_in-scaled) unit
+
+
+def cfg_mix(cond: torch.Tensor, uncond: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Classifier-free guidance ``u + s·(c − u)``: cond, uncond (g, …), scale (g,) → (g, …)."""
+    return uncond + scale.view(-1, *([1] * (cond.dim() - 1))) * (cond - uncond)
+
+
+@dataclass(frozen=True)
+class Guide:
+    """Per-row guidance of m rows: ``rows`` (g,) the guided ones (their unconditional twins follow
+    the m rows, in this order), ``scale`` (g,) their CFG scales."""
+
+    rows: torch.Tensor
+    scale: torch.Tensor
+
+    def repeat(self, m: int, k: int) -> Guide:
+        """The guidance of k stacked copies of the m rows (copy a at rows a·m … a·m + m − 1,
+        its twins likewise after all k·m rows)."""
+        return Guide(torch.cat([self.rows + a * m for a in range(k)]), self.scale.repeat(k))
+
+    def mix(self, out: torch.Tensor, twins: torch.Tensor) -> torch.Tensor:
+        """out (m, …) conditional outputs, twins (g, …) unconditional ones → guided (m, …)."""
+        if not len(self.rows):
+            return out
+        return out.index_copy(0, self.rows, cfg_mix(out[self.rows], twins, self.scale))
 
 
 @dataclass
@@ -123,53 +148,72 @@ class DiffusionHead(nn.Module):
             err = (denoised - target.float()).pow(2).mean(-1)
             return (weight * err).mean()
 
-    def sigmas(self, steps: int, device) -> torch.Tensor:
-        """Karras schedule σ_0 > … > σ_{steps−1}, then 0: (steps + 1,) Å."""
+    def sigmas(self, steps: int, device, sigma_max: torch.Tensor | None = None) -> torch.Tensor:
+        """Karras schedule σ_0 > … > σ_{steps−1}, then 0: (steps + 1,) Å, or (m, steps + 1) Å for
+        per-row ``sigma_max`` (m,) Å (default: the configured σ_max)."""
         cfg = self.cfg
         i = torch.arange(steps, device=device, dtype=torch.float32) / max(steps - 1, 1)
-        lo, hi = cfg.sigma_min ** (1 / cfg.rho), cfg.sigma_max ** (1 / cfg.rho)
-        return torch.cat([(hi + i * (lo - hi)) ** cfg.rho, torch.zeros(1, device=device)])
+        top = torch.tensor(cfg.sigma_max, device=device) if sigma_max is None else sigma_max.float()
+        lo, hi = cfg.sigma_min ** (1 / cfg.rho), top.unsqueeze(-1) ** (1 / cfg.rho)
+        sig = (hi + i * (lo - hi)) ** cfg.rho
+        return torch.cat([sig, torch.zeros_like(sig[..., :1])], -1)
 
     @torch.no_grad()
-    def sample(self, z: torch.Tensor, generator: torch.Generator | None, steps: int = 18,
-               temperature: float = 1.0, cfg_scale: float | None = None,
-               record: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Heun sampling of coordinates for hidden states z.
+    def sample(self, z: torch.Tensor, noise: torch.Tensor, steps: int = 18, *, guide: Guide | None = None,
+               sigma_max: torch.Tensor | None = None, churn: torch.Tensor | None = None,
+               churn_noise: torch.Tensor | None = None, record: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Coordinates for m rows from pre-drawn noise (the only coordinate sampler).
 
-        Without ``cfg_scale`` z is (M, Z). With it, z is (2M, Z): a conditional half then an
-        unconditional half sharing one noise, mixed as D = D_u + s·(D_c − D_u) (classifier-free
-        guidance). The start noise is scaled by ``temperature``. Returns x (M, 3) Å and, if
-        ``record``, the denoising path (steps + 1, M, 3).
+        z (m + g, Z): the m rows' conditions, then the unconditional twins of ``guide.rows``;
+        noise (m, 3): start points in units of σ_max (standard normals, times a start-noise
+        temperature if wanted); ``sigma_max`` (m,) Å per row (default: configured). Deterministic
+        Heun (EDM Alg. 1) unless ``churn`` (m,) > 0 for a row: then EDM's stochastic sampler
+        (Alg. 2, S_churn = churn, γ_i = min(churn/steps, √2 − 1)) adds fresh noise before every
+        step, ``churn_noise`` (m, steps, 3) standard normals already scaled by the per-row
+        temperature S_noise (MAR's τ: a temperature on every injected noise). Returns x (m, 3) Å
+        and, if ``record``, the path (steps + 1, m, 3) Å.
         """
-        guided = cfg_scale is not None
-        m = len(z) // 2 if guided else len(z)
-        sig = self.sigmas(steps, z.device)
-        x = torch.randn(m, 3, device=z.device, generator=generator) * sig[0] * temperature
+        m = len(noise)
+        sig = self.sigmas(steps, z.device, sigma_max)
+        sig = sig.expand(m, -1)  # (m, steps + 1) Å
+        gamma = (torch.zeros(m, device=z.device) if churn is None
+                 else (churn / steps).clamp(max=math.sqrt(2) - 1))  # (m,)
 
-        def d_of(x_: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-            xs = torch.cat([x_, x_]) if guided else x_
-            d = self.denoise(xs, s.expand(len(xs)), z)
-            if not guided:
-                return d
-            d_cond, d_uncond = d.chunk(2)
-            return d_uncond + cfg_scale * (d_cond - d_uncond)
+        def d_of(x_: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # s (m,) Å
+            if guide is None:
+                return self.denoise(x_, s, z)
+            d = self.denoise(torch.cat([x_, x_[guide.rows]]), torch.cat([s, s[guide.rows]]), z)
+            return guide.mix(d[:m], d[m:])
 
-        return self.integrate(x, d_of, steps, record)
-
-    def integrate(self, x: torch.Tensor, d_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], steps: int,
-                  record: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Heun's method on the Karras schedule from start points x (M, 3) Å; ``d_of(x, σ)`` gives the
-        (guided) denoised points. Returns x (M, 3) Å and, if ``record``, the path (steps + 1, M, 3)."""
-        sig = self.sigmas(steps, x.device)
+        x = noise * sig[:, :1]
         path = [x] if record else None
         for i in range(steps):
-            s, s_next = sig[i], sig[i + 1]
-            d = (x - d_of(x, s)) / s
-            x_next = x + (s_next - s) * d
-            if s_next > 0:  # Heun correction
-                d2 = (x_next - d_of(x_next, s_next)) / s_next
-                x_next = x + (s_next - s) * (d + d2) / 2
+            s, s_next = sig[:, i], sig[:, i + 1]  # (m,)
+            if churn_noise is not None and bool((gamma > 0).any()):
+                s_hat = s * (1 + gamma)
+                x = x + (s_hat**2 - s**2).sqrt().unsqueeze(1) * churn_noise[:, i]
+                s = s_hat
+            d = (x - d_of(x, s)) / s.unsqueeze(1)
+            x_next = x + (s_next - s).unsqueeze(1) * d
+            if bool((s_next > 0).all()):  # Heun correction (every row shares the last step at σ = 0)
+                d2 = (x_next - d_of(x_next, s_next)) / s_next.unsqueeze(1)
+                x_next = x + (s_next - s).unsqueeze(1) * (d + d2) / 2
             x = x_next
             if record:
                 path.append(x)
         return x, (torch.stack(path) if record else None)
+
+    def probe_error(self, x: torch.Tensor, z: torch.Tensor, noise: torch.Tensor, sigma: float,
+                    guide: Guide | None = None) -> torch.Tensor:
+        """The denoiser's own error at a small σ on drawn points: x (m, 3) Å, noise (m, 3) standard
+        normals → (m,) mean squared error / σ² (≈ 1 where the model finds x typical, more where
+        it would move it): a per-atom coordinate term for likelihood ranking."""
+        s = torch.full((len(x),), sigma, device=x.device)
+        y = x + sigma * noise
+        if guide is None:
+            d = self.denoise(y, s, z)
+        else:
+            dd = self.denoise(torch.cat([y, y[guide.rows]]), torch.cat([s, s[guide.rows]]), z)
+            d = guide.mix(dd[: len(x)], dd[len(x):])
+        return (d - x).pow(2).mean(-1) / sigma**2

@@ -1,11 +1,26 @@
 """Autoregressive sampling with a key/value cache, guidance, prefixes and recorded trajectories.
 
 Each step feeds one token per molecule through the cached backbone, samples the next type from
-the (guided, temperature-scaled) type distribution, then samples that atom's coordinates with
-the diffusion head's Heun integrator, batched over all unfinished molecules. With classifier-free
+the (guided, temperature-scaled, optionally nucleus-truncated) type distribution, then samples
+that atom's coordinates with the diffusion head's sampler (deterministic Heun, or EDM's
+stochastic sampler with churn), batched over all unfinished molecules. With classifier-free
 guidance each guided row gets a twin row with every group unspecified, and both type logits and
-denoiser outputs are mixed as ``u + s·(c − u)``. Every step is recorded (type probabilities,
-chosen type, coordinates, optionally the denoising path) for the app.
+denoiser outputs are mixed by ``diffusion.cfg_mix``. Every step is recorded (type probabilities,
+the model's own guided probabilities at temperature 1, chosen type, coordinates, optionally the
+denoising path and the denoiser's probe error) for the app and for ranking.
+
+**Geometric sanity** (``redraws`` > 0): an atom that lands closer than ``MIN_DISTANCE`` to an
+earlier atom, or farther than ``REACH`` from every earlier atom, is redrawn from fresh noise, at
+most ``redraws`` times, batched over the rows that need it. These are generic distances, not the
+metrics' bond tables: nothing here imports ``inertialar.metrics`` (a test pins this).
+
+**Candidate coordinates** (``coord_draws`` = r > 1): each atom's coordinates are drawn r times
+(batched) and the draw the denoiser finds most typical is kept: the lowest probe error
+‖D(x + σε; σ) − x‖²/σ² at σ = ``PROBE_SIGMA`` (the model's own score, ``DiffusionHead.probe_error``).
+
+**Oversampling** (``oversample`` = k > 1): molecule j is the best of draws j·k … j·k + k − 1 by a
+score of the model's own likelihoods (``inertialar.ranking``); all k draws are sampled and count
+in the cost.
 
 **Per-row settings.** A batch is a list of ``Part``s — slices of requests, each with its own
 groups, CFG scale, type and coordinate temperatures, prefix and seed — so that one batch can
@@ -14,7 +29,8 @@ paths are recorded) must be shared by a batch.
 
 **Reproducibility rule.** Molecule k of a request draws all its randomness — one uniform per
 step for the type (inverse CDF) and one (3,) normal per step for the start noise of the
-coordinates — up front from its own generator seeded by ``(seed, k)`` (``row_noise``). So a
+coordinates — up front from its own generator seeded by ``(seed, k)`` (``row_noise``); further
+candidate draws, redraws, churn and probe noise come from generators seeded by ``(seed, k, kind)``. So a
 molecule does not depend on which other molecules share its batch, nor on ``batch_size``. Its
 arithmetic does: matrix products of a different batch shape round differently in the last bits,
 and the autoregressive chain carries those differences on (each atom is conditioned on the
@@ -35,34 +51,55 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from inertialar.diffusion import Guide
 from inertialar.groups import check_group_names
 from inertialar.model import ABSENT, PRESENT, InertialAR
 from inertialar.molecule import Molecule
 from inertialar.tokenizer import EOS, molecule_to_tokens, tokens_to_molecule
 
 REPRO_ATOL = 1e-2  # Å; a molecule sampled in any batch vs alone (see the module docstring)
+MIN_DISTANCE = 0.7  # Å; closer to an earlier atom than any bond: redraw (geometric sanity)
+REACH = 2.0  # Å; farther than this from every earlier atom is out of bonding reach: redraw
+PROBE_SIGMA = 0.1  # Å; noise level of the denoiser probe used by coordinate ranking scores
 
 
 @dataclass
 class SampleSettings:
-    """What to sample. Molecule k draws its randomness from a generator seeded by ``(seed, k)``,
-    so the same settings and seed give the same molecules whatever the batching."""
+    """What to sample. Molecule k draws its randomness from generators seeded by ``(seed, k)``,
+    so the same settings and seed give the same molecules whatever the batching. The quality
+    modes (``inertialar.modes``) are presets of these fields."""
 
     n: int = 16
     seed: int = 0
     present: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
-    cfg_scale: float = 1.0
-    temperature: float = 0.7  # type distribution (chosen by benchmarks/sampler_sweep.py)
-    coord_temperature: float = 0.2  # scales the diffusion start noise (chosen by benchmarks/sampler_sweep.py)
+    cfg_scale: float = 2.0  # used only when groups are given (the one home of this default)
+    temperature: float = 0.7  # type distribution
+    top_p: float = 1.0  # nucleus of the type distribution; 0 keeps only the most likely type (greedy)
+    coord_temperature: float = 0.2  # scales the diffusion start noise
+    churn: float = 0.0  # EDM S_churn: > 0 makes the coordinate sampler stochastic
+    churn_temperature: float = 1.0  # S_noise: scales the noise injected at every stochastic step
+    sigma_max: float | None = None  # Å; start of the σ schedule (None: the model's, 10 Å)
     steps: int = 18  # Heun steps per atom
+    coord_draws: int = 1  # candidate coordinates per atom; the denoiser's probe picks one (1: off)
+    redraws: int = 0  # geometric-sanity redraws per atom (0: off)
+    oversample: int = 1  # draws per kept molecule (1: no selection)
+    rank: str = "type_z"  # selection score when oversample > 1 (inertialar.ranking.SCORES)
+    mode: str = "custom"  # the quality mode these settings came from (a label)
     batch_size: int = 500
     device: str = "cpu"
     record_denoising: bool = False
     prefix: Molecule | None = None  # canonical atoms to start from (kept as given)
 
+    @property
+    def draws(self) -> int:
+        """Molecules actually sampled (all of them count in the cost)."""
+        return self.n * self.oversample
+
     def validate(self, max_atoms: int) -> None:
         """Raise ValueError with a one-line message for settings that cannot be sampled."""
+        from inertialar.ranking import SCORES
+
         if not 1 <= self.n <= 1_000_000:
             raise ValueError(f"number of molecules must be 1..1,000,000, got {self.n}")
         if not 1 <= self.batch_size <= 10_000:
@@ -70,11 +107,24 @@ class SampleSettings:
         if not 1 <= self.steps <= 1000:
             raise ValueError(f"denoising steps must be 1..1000, got {self.steps}")
         for name, v in (("CFG scale", self.cfg_scale), ("temperature", self.temperature),
-                        ("coordinate temperature", self.coord_temperature)):
+                        ("coordinate temperature", self.coord_temperature), ("churn", self.churn),
+                        ("churn temperature", self.churn_temperature)):
             if not np.isfinite(v) or v < 0 or v > 100:
                 raise ValueError(f"{name} must be a finite number in 0..100, got {v}")
         if self.temperature == 0:
-            raise ValueError("temperature must be positive")
+            raise ValueError("temperature must be positive (use top-p 0 for greedy types)")
+        if not (np.isfinite(self.top_p) and 0 <= self.top_p <= 1):
+            raise ValueError(f"top-p must be in 0..1, got {self.top_p}")
+        if self.sigma_max is not None and not (np.isfinite(self.sigma_max) and 0.01 <= self.sigma_max <= 1000):
+            raise ValueError(f"sigma max must be 0.01..1000 Å, got {self.sigma_max}")
+        if not 1 <= self.coord_draws <= 32:
+            raise ValueError(f"coordinate draws must be 1..32, got {self.coord_draws}")
+        if not 0 <= self.redraws <= 20:
+            raise ValueError(f"redraws must be 0..20, got {self.redraws}")
+        if not 1 <= self.oversample <= 100:
+            raise ValueError(f"oversample must be 1..100, got {self.oversample}")
+        if self.rank not in SCORES:
+            raise ValueError(f"unknown ranking score {self.rank!r}; choose from {', '.join(SCORES)}")
         check_group_names(list(self.present) + list(self.absent))
         both = set(self.present) & set(self.absent)
         if both:
@@ -85,14 +135,18 @@ class SampleSettings:
 
 @dataclass
 class Trajectory:
-    """Steps of one molecule: probs (S, 6) type distribution sampled from, types (S,) chosen
-    (EOS last when finished), coords (S, 3) Å (NaN for EOS), paths (S, K+1, 3) or None."""
+    """Steps of one molecule: probs (S, 6) type distribution sampled from, model_probs (S, 6) the
+    model's own (guided) distribution at temperature 1, types (S,) chosen (EOS last when
+    finished), coords (S, 3) Å (NaN for EOS), probe (S,) the denoiser's probe error per sampled
+    atom (NaN where not measured), paths (S, K+1, 3) or None."""
 
     probs: np.ndarray
     types: np.ndarray
     coords: np.ndarray
     paths: np.ndarray | None = None
     n_prefix: int = 0
+    model_probs: np.ndarray | None = None
+    probe: np.ndarray | None = None
 
     @property
     def finished(self) -> bool:
@@ -101,33 +155,61 @@ class Trajectory:
 
 @dataclass
 class SampleResult:
-    """Molecules (canonical order and frame, Å) with one trajectory each, and the settings used."""
+    """Molecules (canonical order and frame, Å) with one trajectory each, the settings used and how
+    many molecules were drawn to get them (``settings.draws``; more than ``n`` when oversampling)."""
 
     molecules: list[Molecule]
     trajectories: list[Trajectory]
     settings: SampleSettings = field(repr=False, default=None)
+    drawn: int = 0
 
 
 @dataclass(frozen=True)
 class Part:
-    """Molecules ``start … start + count − 1`` of the request ``settings`` (one slice of a batch)."""
+    """Draws ``start … start + count − 1`` of the request ``settings`` (one slice of a batch)."""
 
     settings: SampleSettings
     start: int
     count: int
 
 
-def row_noise(seed: int, rows: range, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All randomness of molecules ``rows`` of a request: uniforms (R, length) for the types and
-    standard normals (R, length, 3) for the coordinate start noise; row k from its own CPU
-    generator seeded by ``(seed, k)`` (so the same on every device and in every batch)."""
-    u, noise = torch.empty(len(rows), length), torch.empty(len(rows), length, 3)
+@dataclass
+class RowNoise:
+    """All randomness of some rows: uniforms (R, L) for the types; start normals (R, A, L, 3) for
+    attempt 0 and the A − 1 redraws; churn normals (R, A, L, K, 3) or None; probe normals
+    (R, L, 3) or None (L = max atoms + 1, K = Heun steps)."""
+
+    uniforms: torch.Tensor
+    start: torch.Tensor
+    churn: torch.Tensor | None
+    probe: torch.Tensor | None
+
+
+def _generator(*key: int) -> torch.Generator:
+    state = np.random.SeedSequence([int(k) for k in key]).generate_state(2, np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def row_noise(seed: int, rows: range, length: int, attempts: int = 1, churn_steps: int = 0,
+              probe: bool = False) -> RowNoise:
+    """Noise of rows (draws) ``rows`` of a request; row k from CPU generators seeded by
+    ``(seed, k)`` (types, first start noise) and ``(seed, k, kind)`` (redraws 1, churn 2,
+    probe 3), so the same on every device and in every batch."""
+    r = len(rows)
+    u, start = torch.empty(r, length), torch.empty(r, attempts, length, 3)
+    ch = torch.empty(r, attempts, length, churn_steps, 3) if churn_steps else None
+    pr = torch.empty(r, length, 3) if probe else None
     for i, k in enumerate(rows):
-        state = np.random.SeedSequence([int(seed), int(k)]).generate_state(2, np.uint32)
-        gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+        gen = _generator(seed, k)
         u[i] = torch.rand(length, generator=gen)
-        noise[i] = torch.randn(length, 3, generator=gen)
-    return u, noise
+        start[i, 0] = torch.randn(length, 3, generator=gen)
+        if attempts > 1:
+            start[i, 1:] = torch.randn(attempts - 1, length, 3, generator=_generator(seed, k, 1))
+        if ch is not None:
+            ch[i] = torch.randn(attempts, length, churn_steps, 3, generator=_generator(seed, k, 2))
+        if pr is not None:
+            pr[i] = torch.randn(length, 3, generator=_generator(seed, k, 3))
+    return RowNoise(u, start, ch, pr)
 
 
 def _group_states(groups: tuple[str, ...], s: SampleSettings) -> torch.Tensor:
@@ -142,46 +224,84 @@ def _group_states(groups: tuple[str, ...], s: SampleSettings) -> torch.Tensor:
     return states
 
 
+def _per_row(parts: list[Part], value) -> torch.Tensor:
+    """(b,) float tensor of ``value(settings)`` repeated over each part's rows."""
+    return torch.cat([torch.full((p.count,), float(value(p.settings))) for p in parts])
+
+
 @dataclass
 class _Rows:
-    """Per-row settings of a batch of b molecules (P = longest prefix, S = steps + 1)."""
+    """Per-row settings of a batch of b draws (P = longest prefix) and their guidance twins: the
+    g guided rows get unconditional twins at positions b … b + g − 1 of the model's batch."""
 
     groups: torch.Tensor  # (b, G) condition states
     scale: torch.Tensor  # (b,) CFG scale
     guided: torch.Tensor  # (b,) bool: has a guidance twin row
+    twin: torch.Tensor  # (b,) index of the twin row (−1: none)
     temperature: torch.Tensor  # (b,)
+    top_p: torch.Tensor  # (b,)
     coord_temperature: torch.Tensor  # (b,)
+    churn: torch.Tensor  # (b,)
+    churn_temperature: torch.Tensor  # (b,)
+    sigma_max: torch.Tensor  # (b,) Å
+    row_draws: torch.Tensor  # (b,) int: coordinate candidates per atom of each row
+    coord_draws: int  # the batch's largest
+    redraws: int  # the batch's largest
+    probe: bool  # measure the denoiser probe error (a ranking score or candidate choice needs it)
     n_prefix: torch.Tensor  # (b,) int
     prefix_types: torch.Tensor  # (b, P) int
     prefix_coords: torch.Tensor  # (b, P, 3) Å
-    uniforms: torch.Tensor  # (b, S)
-    noise: torch.Tensor  # (b, S, 3)
+    noise: RowNoise
 
     @classmethod
-    def build(cls, model: InertialAR, parts: list[Part], device) -> _Rows:
-        groups, scale, temp, ctemp, n_pre, pre_t, pre_c, uni, noi = [], [], [], [], [], [], [], [], []
+    def build(cls, model: InertialAR, parts: list[Part], steps: int, device) -> _Rows:
+        from inertialar.ranking import needs_probe
+
         length = model.cfg.max_atoms + 1
+        redraws = max(p.settings.redraws for p in parts)
+        coord_draws = max(p.settings.coord_draws for p in parts)
+        churn_steps = steps if any(p.settings.churn > 0 for p in parts) else 0
+        probe = coord_draws > 1 or any(p.settings.oversample > 1 and needs_probe(p.settings.rank) for p in parts)
+        groups, n_pre, pre_t, pre_c, noises = [], [], [], [], []
         for p in parts:
             s = p.settings
             groups.append(_group_states(tuple(model.cfg.groups), s).expand(p.count, -1))
-            scale.append(torch.full((p.count,), float(s.cfg_scale)))
-            temp.append(torch.full((p.count,), float(s.temperature)))
-            ctemp.append(torch.full((p.count,), float(s.coord_temperature)))
             types, coords = (molecule_to_tokens(s.prefix) if s.prefix is not None
                              else (np.zeros(0, np.int64), np.zeros((0, 3))))
             n_pre.append(torch.full((p.count,), len(types), dtype=torch.long))
             pre_t.append(torch.as_tensor(types, dtype=torch.long).expand(p.count, -1))
             pre_c.append(torch.as_tensor(coords, dtype=torch.float32).expand(p.count, -1, -1))
-            u, x = row_noise(s.seed, range(p.start, p.start + p.count), length)
-            uni.append(u), noi.append(x)
+            noises.append(row_noise(s.seed, range(p.start, p.start + p.count), length, coord_draws + redraws,
+                                    churn_steps, probe))
         width = max(t.shape[1] for t in pre_t)
         pre_t = [torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in pre_t]
         pre_c = [torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1])) for c in pre_c]
-        groups_t, scale_t = torch.cat(groups), torch.cat(scale)
-        guided = groups_t.any(1) & (scale_t != 1.0)  # scale 1 is the conditional model alone
-        return cls(*(t.to(device) for t in (groups_t, scale_t, guided, torch.cat(temp), torch.cat(ctemp),
-                                            torch.cat(n_pre), torch.cat(pre_t), torch.cat(pre_c),
-                                            torch.cat(uni), torch.cat(noi))))
+        groups_t, scale = torch.cat(groups), _per_row(parts, lambda s: s.cfg_scale)
+        guided = groups_t.any(1) & (scale != 1.0)  # scale 1 is the conditional model alone
+        b = len(scale)
+        twin = torch.full((b,), -1, dtype=torch.long)
+        twin[guided] = b + torch.arange(int(guided.sum()))
+        sigma_max = _per_row(parts, lambda s: model.cfg.diffusion.sigma_max if s.sigma_max is None else s.sigma_max)
+        noise = RowNoise(*(None if x[0] is None else torch.cat(x).to(device) for x in
+                           zip(*((q.uniforms, q.start, q.churn, q.probe) for q in noises))))
+        dev = lambda t: t.to(device)  # noqa: E731
+        return cls(dev(groups_t), dev(scale), dev(guided), dev(twin), dev(_per_row(parts, lambda s: s.temperature)),
+                   dev(_per_row(parts, lambda s: s.top_p)), dev(_per_row(parts, lambda s: s.coord_temperature)),
+                   dev(_per_row(parts, lambda s: s.churn)), dev(_per_row(parts, lambda s: s.churn_temperature)),
+                   dev(sigma_max), dev(_per_row(parts, lambda s: s.coord_draws).long()), coord_draws, redraws, probe,
+                   dev(torch.cat(n_pre)), dev(torch.cat(pre_t)),
+                   dev(torch.cat(pre_c)), noise)
+
+    @property
+    def model_rows(self) -> torch.Tensor:
+        """Rows of the model's batch: the b draws, then the twins' source rows (b + g,)."""
+        return torch.cat([torch.arange(len(self.scale), device=self.scale.device), self.guided.nonzero().squeeze(1)])
+
+    def guide(self, rows: torch.Tensor) -> tuple[Guide, torch.Tensor]:
+        """Guidance of a subset ``rows`` (m,) and the model-batch indices of their conditions
+        then their twins (m + g,)."""
+        g = self.guided[rows]
+        return Guide(g.nonzero().squeeze(1), self.scale[rows[g]]), torch.cat([rows, self.twin[rows[g]]])
 
 
 def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -192,101 +312,169 @@ def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return torch.minimum(below, last)
 
 
-@torch.no_grad()
-def _heun(model: InertialAR, zc: torch.Tensor, x: torch.Tensor, steps: int, guided: torch.Tensor,
-          scale: torch.Tensor, record: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``DiffusionHead.integrate`` (Heun) from given start points with per-row guidance.
+def nucleus(probs: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Top-p truncation: probs (b, V), top_p (b,) → renormalised (b, V) keeping the smallest set of
+    most likely types whose mass reaches top_p (always the most likely one; top_p 0 = greedy)."""
+    sorted_p, order = probs.sort(-1, descending=True)
+    before = sorted_p.cumsum(-1) - sorted_p  # mass of the more likely types
+    keep_sorted = before < top_p.unsqueeze(1)
+    keep_sorted[:, 0] = True
+    keep = torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)
+    kept = torch.where(keep, probs, torch.zeros_like(probs))
+    return kept / kept.sum(-1, keepdim=True)
 
-    zc (m + g, Z): conditions of the m rows, then unconditional twins of the g rows where
-    ``guided`` (m,) is True; x (m, 3) Å start points (noise · σ_max · temperature); scale (m,).
-    Returns x (m, 3) Å and, if ``record``, the path (steps + 1, m, 3); ``tests/test_service.py``
-    checks that it agrees with ``DiffusionHead.sample``."""
-    head = model.diffusion
-    g_idx = guided.nonzero().squeeze(1)
-    s_g = scale[g_idx].unsqueeze(1)  # (g, 1)
 
-    def d_of(x_: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        xs = torch.cat([x_, x_[g_idx]])
-        d = head.denoise(xs, s.expand(len(xs)), zc)
-        d_c, d_u = d[: len(x_)], d[len(x_):]
-        if len(g_idx):
-            d_c = d_c.index_copy(0, g_idx, d_u + s_g * (d_c[g_idx] - d_u))
-        return d_c
+def _next_types(model: InertialAR, z: torch.Tensor, r: _Rows, t: int, done: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step t's types: z (b + g, C) → chosen (b,), sampled-from probs (b, V), the model's own
+    guided probs at temperature 1 (b, V), and in_prefix (b,) bool."""
+    b = len(r.scale)
+    logits = model.type_logits(z)  # (b + g, V)
+    guide, _ = r.guide(torch.arange(b, device=z.device))
+    lc = guide.mix(logits[:b], logits[b:])
+    if t == 0:  # a molecule has at least one atom
+        lc = lc.clone()
+        lc[:, EOS] = float("-inf")
+    own = torch.softmax(lc, dim=-1)
+    probs = nucleus(torch.softmax(lc / r.temperature.unsqueeze(1), dim=-1), r.top_p)
+    chosen = _pick(probs, r.noise.uniforms[:, t])
+    in_prefix = t < r.n_prefix
+    if r.prefix_types.shape[1] > t:
+        chosen = torch.where(in_prefix, r.prefix_types[:, t], chosen)
+    if t == model.cfg.max_atoms:
+        chosen = torch.full_like(chosen, EOS)
+    chosen = torch.where(done, torch.full_like(chosen, EOS), chosen)
+    return chosen, probs, own, in_prefix
 
-    return head.integrate(x, d_of, steps, record)
+
+def insane(x: torch.Tensor, earlier: torch.Tensor) -> torch.Tensor:
+    """Geometric sanity: x (m, 3) Å, earlier (m, t, 3) Å (NaN rows ignored) → (m,) bool, True where
+    x is closer than MIN_DISTANCE to an earlier atom or farther than REACH from all of them."""
+    if earlier.shape[1] == 0:
+        return torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    d = torch.nan_to_num((earlier - x.unsqueeze(1)).norm(dim=-1), nan=float("inf")).min(1).values  # (m,)
+    return (d < MIN_DISTANCE) | (d > REACH)
+
+
+def _next_coords(model: InertialAR, z: torch.Tensor, r: _Rows, t: int, chosen: torch.Tensor,
+                 in_prefix: torch.Tensor, earlier: torch.Tensor, steps: int, record: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Step t's coordinates (b, 3) Å (NaN for EOS), the denoising path (K + 1, b, 3) or None, and
+    the probe error (b,) (NaN where not measured). earlier (b, t, 3) Å: the atoms placed so far."""
+    b, dev = len(chosen), chosen.device
+    coords = torch.full((b, 3), float("nan"), device=dev)
+    probe = torch.full((b,), float("nan"), device=dev)
+    active = chosen != EOS
+    fixed = (active & in_prefix).nonzero().squeeze(1)
+    if len(fixed):
+        coords[fixed] = r.prefix_coords[fixed, t]
+    free = (active & ~in_prefix).nonzero().squeeze(1)  # (m,) rows whose coordinates are sampled
+    if not len(free):
+        return coords, None, probe
+    guide, idx = r.guide(free)
+    zc = model.coordinate_condition(z[idx], chosen[r.model_rows[idx]])  # (m + g, C)
+    x, err, path = _best_draw(model, zc, guide, r, free, t, steps, record)
+    coords[free] = x
+    if err is not None:
+        probe[free] = err
+    for attempt in range(r.coord_draws, r.coord_draws + r.redraws):  # geometric sanity
+        todo = insane(coords[free], earlier[free]).nonzero().squeeze(1)  # positions in ``free``
+        if not len(todo):
+            break
+        rows = free[todo]
+        g_sub, idx_sub = r.guide(rows)
+        coords[rows], _ = _draw(model, zc[_positions(idx, idx_sub)], g_sub, r, rows, attempt, t, steps, False)
+        if err is not None:
+            probe[rows] = model.diffusion.probe_error(coords[rows], zc[_positions(idx, idx_sub)],
+                                                      r.noise.probe[rows, t], PROBE_SIGMA, g_sub)
+    full = None
+    if path is not None:
+        full = torch.full((steps + 1, b, 3), float("nan"), device=dev)
+        full[:, free] = path
+    return coords, full, probe
+
+
+def _draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: _Rows, rows: torch.Tensor, attempt: int, t: int,
+          steps: int, record: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One coordinate draw (m, 3) Å for ``rows`` (m,) from noise bank entry ``attempt``."""
+    churn_noise = None
+    if r.noise.churn is not None:
+        churn_noise = r.noise.churn[rows, attempt, t] * r.churn_temperature[rows].view(-1, 1, 1)
+    return model.diffusion.sample(
+        zc, r.noise.start[rows, attempt, t] * r.coord_temperature[rows].unsqueeze(1), steps, guide=guide,
+        sigma_max=r.sigma_max[rows], churn=r.churn[rows], churn_noise=churn_noise, record=record)
+
+
+def _best_draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: _Rows, free: torch.Tensor, t: int,
+               steps: int, record: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``coord_draws`` = k candidate draws per atom, all k·m batched, and the one whose denoiser
+    probe error is lowest (the model's own judgement): x (m, 3) Å, probe error (m,) or None
+    (when nothing needs it), path (K + 1, m, 3) or None."""
+    k, m = r.coord_draws, len(free)
+    if k == 1:
+        x, path = _draw(model, zc, guide, r, free, 0, t, steps, record)
+        err = (model.diffusion.probe_error(x, zc, r.noise.probe[free, t], PROBE_SIGMA, guide)
+               if r.probe else None)
+        return x, err, path
+    rows = free.repeat(k)  # (k·m,) copy a = attempt a
+    zc_k = torch.cat([zc[:m].repeat(k, 1), zc[m:].repeat(k, 1)])
+    guide_k = guide.repeat(m, k)
+    churn_noise = None
+    if r.noise.churn is not None:
+        churn_noise = torch.cat([r.noise.churn[free, a, t] for a in range(k)]) * r.churn_temperature[rows].view(-1, 1, 1)
+    start = torch.cat([r.noise.start[free, a, t] for a in range(k)]) * r.coord_temperature[rows].unsqueeze(1)
+    x, path = model.diffusion.sample(zc_k, start, steps, guide=guide_k, sigma_max=r.sigma_max[rows],
+                                     churn=r.churn[rows], churn_noise=churn_noise, record=record)
+    err = model.diffusion.probe_error(x, zc_k, r.noise.probe[rows, t], PROBE_SIGMA, guide_k).view(k, m)
+    err = torch.where(torch.arange(k, device=x.device).unsqueeze(1) < r.row_draws[free], err, torch.inf)
+    best = err.argmin(0)  # (m,)
+    pick = best * m + torch.arange(m, device=x.device)
+    return x[pick], err.gather(0, best.unsqueeze(0)).squeeze(0), (path[:, pick] if path is not None else None)
+
+
+def _positions(idx: torch.Tensor, sub: torch.Tensor) -> torch.Tensor:
+    """Positions in ``idx`` (distinct model-batch rows) of the rows ``sub``."""
+    where = torch.full((int(idx.max()) + 1,), -1, dtype=torch.long, device=idx.device)
+    where[idx] = torch.arange(len(idx), device=idx.device)
+    return where[sub]
 
 
 @torch.no_grad()
 def sample_parts(model: InertialAR, parts: list[Part], device,
                  on_step: Callable[[int], None] | None = None) -> list[list[Trajectory]]:
-    """One batch of several requests' molecules; the trajectories of each part, in order.
+    """One batch of several requests' draws; the trajectories of each part, in order.
 
     Every part must share ``steps`` and ``record_denoising``; everything else is per row."""
     steps, record = parts[0].settings.steps, parts[0].settings.record_denoising
     if any(p.settings.steps != steps or p.settings.record_denoising != record for p in parts):
         raise ValueError("parts of one batch must share Heun steps and record_denoising")
     device = torch.device(device)
-    r = _Rows.build(model, parts, device)
-    b = len(r.scale)
-    g_rows = r.guided.nonzero().squeeze(1)  # rows with an unconditional twin at b + position
-    twin = torch.full((b,), -1, dtype=torch.long, device=device)
-    twin[g_rows] = b + torch.arange(len(g_rows), device=device)
-    groups = torch.cat([r.groups, torch.zeros_like(r.groups[g_rows])])  # (b + g, G)
-    max_atoms = model.cfg.max_atoms
-
-    cache = model.new_cache(len(groups))
-    z = model.condition_step(groups, cache)  # (b + g, C)
-    probs_t, types_t, coords_t, paths_t = [], [], [], []
+    r = _Rows.build(model, parts, steps, device)
+    b, rows = len(r.scale), r.model_rows
+    cache = model.new_cache(len(rows))
+    z = model.condition_step(torch.cat([r.groups, torch.zeros_like(r.groups[r.guided])]), cache)  # (b + g, C)
+    steps_out: list[tuple] = []  # per step: probs, own probs, types, coords, path, probe
     done = torch.zeros(b, dtype=torch.bool, device=device)
-    rows = torch.arange(b, device=device)
-    for t in range(max_atoms + 1):
-        logits = model.type_logits(z)  # (b + g, 6)
-        lc = logits[:b]
-        if len(g_rows):
-            lu = logits[b:]
-            lc = lc.index_copy(0, g_rows, lu + r.scale[g_rows].unsqueeze(1) * (lc[g_rows] - lu))
-        if t == 0:  # a molecule has at least one atom
-            lc = lc.clone()
-            lc[:, EOS] = float("-inf")
-        probs = torch.softmax(lc / r.temperature.unsqueeze(1), dim=-1)  # (b, 6)
-        in_prefix = t < r.n_prefix  # (b,)
-        chosen = _pick(probs, r.uniforms[:, t])
-        if r.prefix_types.shape[1] > t:
-            chosen = torch.where(in_prefix, r.prefix_types[:, t], chosen)
-        if t == max_atoms:
-            chosen = torch.full_like(chosen, EOS)
-        chosen = torch.where(done, torch.full_like(chosen, EOS), chosen)
-        coords = torch.full((b, 3), float("nan"), device=device)
-        active = chosen != EOS
-        path = None
-        fixed = (active & in_prefix).nonzero().squeeze(1)
-        if len(fixed):
-            coords[fixed] = r.prefix_coords[fixed, t]
-        free = (active & ~in_prefix).nonzero().squeeze(1)  # (m,) rows whose coordinates are sampled
-        if len(free):
-            g_free = r.guided[free]
-            idx = torch.cat([free, twin[free[g_free]]])
-            zc = model.coordinate_condition(z[idx], chosen[torch.cat([free, free[g_free]])])
-            x0 = r.noise[free, t] * model.diffusion.sigmas(steps, device)[0] * r.coord_temperature[free].unsqueeze(1)
-            x, path_a = _heun(model, zc, x0, steps, g_free, r.scale[free], record)
-            coords[free] = x
-            if path_a is not None:
-                path = torch.full((steps + 1, b, 3), float("nan"), device=device)
-                path[:, free] = path_a
-        probs_t.append(probs), types_t.append(chosen), coords_t.append(coords), paths_t.append(path)
+    for t in range(model.cfg.max_atoms + 1):
+        chosen, probs, own, in_prefix = _next_types(model, z, r, t, done)
+        earlier = torch.stack([s[3] for s in steps_out], 1) if steps_out else torch.zeros(b, 0, 3, device=device)
+        coords, path, probe = _next_coords(model, z, r, t, chosen, in_prefix, earlier, steps, record)
+        steps_out.append((probs, own, chosen, coords, path, probe))
         done |= chosen == EOS
         if on_step is not None:
             on_step(t)
         if bool(done.all()):
             break
-        feed_types = chosen.clamp(max=EOS - 1)
-        feed_coords = torch.nan_to_num(coords)
-        z = model.atom_step(feed_types[torch.cat([rows, g_rows])], feed_coords[torch.cat([rows, g_rows])], cache)
+        z = model.atom_step(chosen.clamp(max=EOS - 1)[rows], torch.nan_to_num(coords)[rows], cache)
+    return _split_by_part(parts, steps_out, r.n_prefix, steps, record)
 
-    probs = torch.stack(probs_t, 1).cpu().numpy()  # (b, S, 6)
-    types = torch.stack(types_t, 1).cpu().numpy()  # (b, S)
-    coords = torch.stack(coords_t, 1).cpu().numpy()  # (b, S, 3)
-    n_prefix = r.n_prefix.cpu().numpy()
+
+def _split_by_part(parts: list[Part], steps_out: list[tuple], n_prefix: torch.Tensor, steps: int,
+                   record: bool) -> list[list[Trajectory]]:
+    """Per-step batch tensors → one list of trajectories per part (each cut at its EOS)."""
+    probs, own, types, coords = (torch.stack([s[k] for s in steps_out], 1).cpu().numpy() for k in range(4))
+    probe = torch.stack([s[5] for s in steps_out], 1).cpu().numpy()  # (b, S)
+    n_prefix = n_prefix.cpu().numpy()
     out, i = [], 0
     for p in parts:
         trajs = []
@@ -295,32 +483,39 @@ def sample_parts(model: InertialAR, parts: list[Part], device,
             n = int(eos[0]) + 1 if eos.size else types.shape[1]
             paths = None
             if record:
-                paths = np.stack([q[:, i].cpu().numpy() if q is not None else np.full((steps + 1, 3), np.nan)
-                                  for q in paths_t[:n]])
-            trajs.append(Trajectory(probs[i, :n], types[i, :n], coords[i, :n], paths, int(n_prefix[i])))
+                paths = np.stack([s[4][:, i].cpu().numpy() if s[4] is not None else np.full((steps + 1, 3), np.nan)
+                                  for s in steps_out[:n]])
+            trajs.append(Trajectory(probs[i, :n], types[i, :n], coords[i, :n], paths, int(n_prefix[i]),
+                                    own[i, :n], probe[i, :n]))
             i += 1
         out.append(trajs)
     return out
 
 
 def to_result(settings: SampleSettings, trajectories: list[Trajectory]) -> SampleResult:
-    """Molecules from a request's trajectories (in row order)."""
+    """Molecules from a request's draws (in row order): with ``oversample`` = k, molecule j is the
+    best of draws j·k … j·k + k − 1 by ``settings.rank``."""
+    from inertialar.ranking import best_of
+
+    drawn = len(trajectories)
+    if settings.oversample > 1:
+        trajectories = best_of(trajectories, settings.oversample, settings.rank)
     molecules = [tokens_to_molecule(tr.types, tr.coords, f"sample {k} seed {settings.seed}")
                  for k, tr in enumerate(trajectories)]
-    return SampleResult(molecules, trajectories, settings)
+    return SampleResult(molecules, trajectories, settings, drawn)
 
 
-def sample(model: InertialAR, settings: SampleSettings,
-           progress: Callable[[float], None] | None = None) -> SampleResult:
-    """Sample ``settings.n`` molecules, ``batch_size`` at a time; same settings and seed →
-    the same molecules (whatever the batch size: see the reproducibility rule above)."""
+def sample_draws(model: InertialAR, settings: SampleSettings,
+                 progress: Callable[[float], None] | None = None) -> list[Trajectory]:
+    """Every draw of a request (``settings.draws`` = n · oversample), ``batch_size`` at a time, before
+    any selection; ``to_result`` keeps the best of each group."""
     settings.validate(model.cfg.max_atoms)
     device = torch.device(settings.device)
     model = model.to(device).eval()
     trajectories: list[Trajectory] = []
-    total_steps = settings.n * (model.cfg.max_atoms + 1)
-    while len(trajectories) < settings.n:
-        b = min(settings.batch_size, settings.n - len(trajectories))
+    total_steps = settings.draws * (model.cfg.max_atoms + 1)
+    while len(trajectories) < settings.draws:
+        b = min(settings.batch_size, settings.draws - len(trajectories))
         done_before = len(trajectories)
 
         def on_step(t: int, done_before: int = done_before, b: int = b) -> None:
@@ -331,4 +526,11 @@ def sample(model: InertialAR, settings: SampleSettings,
         trajectories += part
     if progress is not None:
         progress(1.0)
-    return to_result(settings, trajectories)
+    return trajectories
+
+
+def sample(model: InertialAR, settings: SampleSettings,
+           progress: Callable[[float], None] | None = None) -> SampleResult:
+    """Sample ``settings.n`` molecules (all their draws, then the selection); same settings and
+    seed → the same molecules (whatever the batch size: see the reproducibility rule above)."""
+    return to_result(settings, sample_draws(model, settings, progress))

@@ -11,7 +11,7 @@ work beyond the bounds with ``ServiceFull`` / ``ValueError`` (one-line messages)
 
 Threads: only the worker runs the model, with ``torch.set_num_threads(threads)`` (default
 ``THREADS`` = 1, or ``$INERTIALAR_TORCH_THREADS``), so concurrent users never oversubscribe the
-CPU. The module never imports Streamlit; the app holds one instance in ``st.cache_resource``
+CPU (thread policy: ``inertialar.runtime``). The module never imports Streamlit; the app holds one instance in ``st.cache_resource``
 (``pages/_sampling.py``).
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from inertialar import runtime
 from inertialar.model import InertialAR
 from inertialar.sampler import Part, SampleResult, SampleSettings, Trajectory, sample_parts, to_result
 
@@ -65,7 +65,7 @@ class Ticket:
     progress: float = 0.0
     result: SampleResult | None = None
     error: str | None = None
-    _next_row: int = 0  # first molecule not yet handed to a batch
+    _next_row: int = 0  # first draw not yet handed to a batch
     _trajectories: dict[int, list[Trajectory]] = field(default_factory=dict, repr=False)
     _done_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -90,7 +90,7 @@ class SamplingService:
         self.max_queued = max_queued
         self.chunk_rows = chunk_rows
         self.max_batch_rows = max(max_batch_rows, chunk_rows)
-        self.threads = threads or int(os.environ.get("INERTIALAR_TORCH_THREADS", 0)) or THREADS
+        self.threads = threads or runtime.threads(THREADS)
         self.batches = 0  # batches run so far
         self.history: deque[dict] = deque(maxlen=100)  # per batch: requests, molecules, wait and run seconds
         self._queue: deque[Ticket] = deque()  # FIFO: tickets with molecules not yet finished
@@ -170,9 +170,9 @@ class SamplingService:
         batch, rows = [], 0
         for t in self._queue:
             s = t.settings
-            if (t.model_key, s.steps, s.record_denoising, s.device) != key or t._next_row >= s.n:
+            if (t.model_key, s.steps, s.record_denoising, s.device) != key or t._next_row >= s.draws:
                 continue
-            count = min(self.chunk_rows, s.n - t._next_row)
+            count = min(self.chunk_rows, s.draws - t._next_row)
             if batch and rows + count > self.max_batch_rows:
                 break
             batch.append((t, Part(s, t._next_row, count)))
@@ -188,7 +188,7 @@ class SamplingService:
         def on_step(step: int) -> None:
             for t, p in batch:
                 done = sum(len(v) for v in t._trajectories.values())
-                t.progress = min(0.99, (done + p.count * (step + 1) / steps_total) / t.settings.n)
+                t.progress = min(0.99, (done + p.count * (step + 1) / steps_total) / t.settings.draws)
 
         start = time.monotonic()
         try:
@@ -207,11 +207,11 @@ class SamplingService:
         with self._cond:
             for (t, p), trajs in zip(batch, outputs):
                 t._trajectories[p.start] = trajs
-                if sum(len(v) for v in t._trajectories.values()) == t.settings.n:
+                if sum(len(v) for v in t._trajectories.values()) == t.settings.draws:
                     rows = [tr for start in sorted(t._trajectories) for tr in t._trajectories[start]]
                     self._finish(t, result=to_result(t.settings, rows))
                 else:
-                    t.state = "queued" if t._next_row < t.settings.n else "running"
+                    t.state = "queued" if t._next_row < t.settings.draws else "running"
 
     def _finish(self, t: Ticket, result: SampleResult | None = None, error: str | None = None) -> None:
         t.result, t.error = result, error

@@ -17,6 +17,7 @@ import streamlit as st
 from inertialar.metrics import CLASH_DISTANCE, evaluate
 from inertialar.molecule import Molecule, parse_xyz, to_sdf, to_xyz
 from inertialar.plausibility import CHECKS, EDM_TERMS, check_molecules
+from inertialar.modes import mode_settings
 from inertialar.sampler import SampleSettings
 from pages import _checkpoint, _entry, _viewer
 from pages._analysis import (
@@ -51,7 +52,7 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
                "and at which step they were placed.")
     _checkpoint.untrained_warning(loaded)
     values = settings_widgets("fail", tuple(loaded.model.cfg.groups), 500, 100)
-    settings = SampleSettings(**values, device=loaded.device, batch_size=100)
+    settings = mode_settings(**values, device=loaded.device, batch_size=100)
     key = hashlib.sha256(repr((loaded.key, values)).encode()).hexdigest()[:16]
     if st.button("Generate batch", type="primary", key="fail.run"):
         try:

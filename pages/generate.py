@@ -9,7 +9,7 @@ molecule, drawn over the raw one; the table and player stay on the raw output, t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from inertialar.bonds import chemist_sdf
 from inertialar.frames import canonicalize
 from inertialar.molecule import Molecule, to_xyz
 from inertialar.refine import METHODS, Refinement, RefineSettings, refine_all, summarize
+from inertialar.modes import DEFAULT_MODE, MODES, describe_settings, frontier_row, mode_settings
 from inertialar.sampler import SampleResult, SampleSettings
 from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
 from pages._analysis import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary
@@ -41,31 +42,56 @@ class Generation:
 
 
 def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: int) -> dict:
-    """The sampling controls shared with the failure inspector; session keys ``{ns}.*``; defaults
-    from ``SampleSettings``."""
-    d = SampleSettings()
+    """The sampling controls shared with the failure inspector; session keys ``{ns}.*``. A quality
+    mode (``inertialar.modes``) sets every sampler knob, with its measured cost and quality beside
+    it; "Override the mode" exposes the main knobs. Returns ``mode_settings`` keyword arguments."""
     c1, c2 = st.columns(2)
     present = c1.multiselect("Groups present", groups, key=f"{ns}.present",
                              help="Functional groups the molecules should contain (classifier-free guidance).")
     absent = c2.multiselect("Groups absent", groups, key=f"{ns}.absent",
                             help="Functional groups the molecules should not contain.")
     c1, c2, c3 = st.columns(3)
-    cfg = c1.slider("CFG scale", 0.0, 5.0, 2.0, 0.1, key=f"{ns}.cfg",
-                    help="Guidance strength s in u + s·(c − u): 0 = unconditional, 1 = conditional, "
-                         ">1 pushes harder towards the requested groups.")
-    temperature = c2.slider("Type temperature", 0.1, 2.0, d.temperature, 0.05, key=f"{ns}.temperature",
-                            help="Temperature of the next-atom-type distribution (lower = more typical).")
-    coord_t = c3.slider("Coordinate temperature", 0.1, 2.0, d.coord_temperature, 0.05, key=f"{ns}.coord_temperature",
-                        help="Scales the diffusion start noise of each atom's coordinates.")
-    c1, c2, c3 = st.columns(3)
-    steps = c1.number_input("Heun steps per atom", 1, 200, d.steps, 1, key=f"{ns}.steps",
-                            help="Denoising steps of the coordinate sampler (more = slower, more precise).")
+    mode = c1.selectbox("Quality mode", list(MODES), index=list(MODES).index(DEFAULT_MODE), key=f"{ns}.mode",
+                        format_func=lambda m: f"{m} — {MODES[m].summary}")
     seed = c2.number_input("Seed", 0, 2**31 - 1, 0, 1, key=f"{ns}.seed",
                            help="Same settings and seed give the same molecules.")
     n = c3.number_input("Number of molecules", 1, max_n, default_n, 1, key=f"{ns}.n")
-    return {"present": tuple(present), "absent": tuple(absent), "cfg_scale": float(cfg),
-            "temperature": float(temperature), "coord_temperature": float(coord_t), "steps": int(steps),
-            "seed": int(seed), "n": int(n)}
+    st.caption(mode_caption(mode))
+    d = mode_settings(mode)
+    values = {"mode": mode, "present": tuple(present), "absent": tuple(absent), "seed": int(seed), "n": int(n)}
+    with st.expander("Override the mode (advanced)"):
+        if not st.checkbox("Use my own settings below instead of the mode's", key=f"{ns}.override"):
+            st.caption(f"The mode's settings: {describe_settings(d)}.")
+        c1, c2, c3 = st.columns(3)
+        cfg = c1.slider("CFG scale", 0.0, 5.0, d.cfg_scale, 0.1, key=f"{ns}.cfg",
+                        help="Guidance strength s in u + s·(c − u): 0 = unconditional, 1 = conditional, "
+                             ">1 pushes harder towards the requested groups.")
+        temperature = c2.slider("Type temperature", 0.1, 2.0, d.temperature, 0.05, key=f"{ns}.temperature",
+                                help="Temperature of the next-atom-type distribution (lower = more typical).")
+        coord_t = c3.slider("Coordinate temperature", 0.05, 2.0, d.coord_temperature, 0.05,
+                            key=f"{ns}.coord_temperature", help="Scales the diffusion start noise of each atom.")
+        c1, c2, c3 = st.columns(3)
+        steps = c1.number_input("Heun steps per atom", 1, 200, d.steps, 1, key=f"{ns}.steps",
+                                help="Denoising steps of the coordinate sampler (more = slower, more precise).")
+        draws = c2.number_input("Coordinate candidates per atom", 1, 16, d.coord_draws, 1, key=f"{ns}.coord_draws",
+                                help="Draws per atom; the model's denoiser keeps the one it finds most typical.")
+        oversample = c3.number_input("Draws per kept molecule", 1, 20, d.oversample, 1, key=f"{ns}.oversample",
+                                     help="Best of k by the model's own likelihoods; every draw costs time.")
+        if st.session_state.get(f"{ns}.override"):
+            values.update(cfg_scale=float(cfg), temperature=float(temperature), coord_temperature=float(coord_t),
+                          steps=int(steps), coord_draws=int(draws), oversample=int(oversample), mode=mode)
+    return values
+
+
+def mode_caption(mode: str) -> str:
+    """The mode's measured quality and cost from the committed frontier (or a note that none is)."""
+    row = frontier_row(mode)
+    if row is None:
+        return f"Mode **{mode}**: not measured yet (run benchmarks/sampler_frontier.py)."
+    return (f"Mode **{mode}**, measured unconditionally on {int(float(row['n'])):,} molecules "
+            f"(benchmarks/sampler_frontier.py, 2-core CPU): molecule stability {100 * float(row['mol_stability']):.0f}%, "
+            f"valid × unique {100 * float(row['valid_x_unique']):.0f}%, {float(row['molecules_per_s']):.0f} molecules/s "
+            "as a whole process (the app shares one CPU thread among all its users: slower here).")
 
 
 def _prefix_widgets(max_atoms: int) -> Molecule | None:
@@ -95,8 +121,7 @@ def _prefix_widgets(max_atoms: int) -> Molecule | None:
 
 def _result_key(loaded: _checkpoint.LoadedModel, s: SampleSettings, refine: str = "none") -> str:
     prefix = s.prefix.to_xyz() if s.prefix is not None else ""
-    text = repr((loaded.key, s.n, s.seed, s.present, s.absent, s.cfg_scale, s.temperature, s.coord_temperature,
-                 s.steps, prefix) + ((refine,) if refine != "none" else ()))
+    text = repr((loaded.key, replace(s, prefix=None), prefix) + ((refine,) if refine != "none" else ()))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -131,7 +156,7 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
     refine = st.selectbox("Refine geometry", METHODS, format_func=REFINE_LABELS.get, key="gen.refine",
                           help="Optional relaxation after sampling, shown over the raw pose. Raw numbers stay the "
                                "headline; a molecule that cannot be refined keeps its raw pose and says why.")
-    settings = SampleSettings(**values, prefix=prefix, device=loaded.device, batch_size=16)
+    settings = mode_settings(**values, prefix=prefix, device=loaded.device, batch_size=16)
     _generate_and_show(loaded, settings, refine)
 
 
@@ -187,6 +212,8 @@ def show_generation(gen: Generation) -> None:
     n_valid = sum(r.valid for r in reports)
     n_stable = sum(r.stable for r in reports)
     st.subheader(f"{len(reports)} molecule(s): {n_stable} stable, {n_valid} valid")
+    drawn = f", best of {s.oversample} draws each ({result.drawn} drawn)" if s.oversample > 1 else ""
+    st.caption(f"Quality mode **{s.mode}**{drawn}: {describe_settings(s)}.")
     st.caption(DEFINITIONS)
     st.caption("Stable and valid are EDM's metrics (bonds from EDM's distance table) on the raw output. "
                "Downloaded SDF bonds are RDKit's (DetermineBonds), EDM's table where RDKit fails (property bond_source).")

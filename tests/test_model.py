@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inertialar.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from inertialar.diffusion import DiffusionConfig, DiffusionHead
+from inertialar.diffusion import DiffusionConfig, DiffusionHead, Guide
 from inertialar.georope import (
     NystromFeatures,
     apply_rope,
@@ -120,7 +120,7 @@ def test_diffusion_head_fits_a_toy_3d_distribution():
         loss.backward()
         opt.step()
     z = torch.nn.functional.one_hot(torch.zeros(200, dtype=torch.long), 8).float()
-    x, path = head.sample(z, torch.Generator().manual_seed(1), steps=20, record=True)
+    x, path = head.sample(z, torch.randn(200, 3, generator=torch.Generator().manual_seed(1)), steps=20, record=True)
     assert path.shape == (21, 200, 3)
     assert (x - centres[0]).norm(dim=1).median() < 0.3  # conditioned on centre 0
 
@@ -130,9 +130,11 @@ def test_cfg_scale_zero_is_unconditional_and_one_is_conditional(tiny_model):
     g = torch.Generator().manual_seed(0)
     z_c, z_u = torch.randn(4, 32, generator=g), torch.randn(4, 32, generator=g)
     both = torch.cat([z_c, z_u])
+    noise = torch.randn(4, 3, generator=torch.Generator().manual_seed(5))
     for scale, ref in ((0.0, z_u), (1.0, z_c)):
-        x, _ = head.sample(both, torch.Generator().manual_seed(5), steps=3, cfg_scale=scale)
-        x_ref, _ = head.sample(ref, torch.Generator().manual_seed(5), steps=3)
+        guide = Guide(torch.arange(4), torch.full((4,), scale))
+        x, _ = head.sample(both, noise, steps=3, guide=guide)
+        x_ref, _ = head.sample(ref, noise, steps=3)
         torch.testing.assert_close(x, x_ref, atol=1e-5, rtol=0)
 
 

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from inertialar.frames import canonicalize
-from inertialar.sampler import REPRO_ATOL, Part, SampleResult, SampleSettings, _heun, sample, sample_parts, to_result
+from inertialar.diffusion import Guide
+from inertialar.sampler import REPRO_ATOL, Part, SampleResult, SampleSettings, sample, sample_parts, to_result
 from inertialar.service import SamplingService, ServiceFull
 
 
@@ -52,20 +53,23 @@ def test_molecules_do_not_depend_on_batch_size(tiny_model):
     _same(first, SampleResult(sample(tiny_model, SampleSettings(**base)).molecules[:3], []))
 
 
-def test_per_row_heun_matches_the_diffusion_heads_sampler(tiny_model):
+def test_guided_rows_match_a_whole_guided_batch(tiny_model):
+    """Per-row guidance (some rows guided, some not) gives each row what it gets alone."""
     head = tiny_model.diffusion
     g = torch.Generator().manual_seed(0)
-    z = torch.randn(8, 32, generator=g)  # 4 conditional rows, then their unconditional twins
-    sigma_max = head.sigmas(3, "cpu")[0]
-    for scale in (None, 0.0, 2.5):
-        zz = z if scale is not None else z[:4]
-        ref, ref_path = head.sample(zz, torch.Generator().manual_seed(5), steps=3, temperature=0.7,
-                                    cfg_scale=scale, record=True)
-        x0 = torch.randn(4, 3, generator=torch.Generator().manual_seed(5)) * sigma_max * 0.7
-        guided = torch.full((4,), scale is not None)
-        x, path = _heun(tiny_model, zz, x0, 3, guided, torch.full((4,), scale or 1.0), record=True)
-        torch.testing.assert_close(x, ref, atol=1e-6, rtol=0)
-        torch.testing.assert_close(path, ref_path, atol=1e-6, rtol=0)
+    z = torch.randn(4, 32, generator=g)
+    twins = torch.randn(2, 32, generator=g)  # unconditional twins of rows 1 and 3
+    noise = torch.randn(4, 3, generator=g)
+    guide = Guide(torch.tensor([1, 3]), torch.tensor([2.5, 0.0]))
+    x, path = head.sample(torch.cat([z, twins]), noise, 3, guide=guide, record=True)
+    assert path.shape == (4, 4, 3)
+    plain, _ = head.sample(z[[0, 2]], noise[[0, 2]], 3)
+    torch.testing.assert_close(x[[0, 2]], plain, atol=1e-5, rtol=0)
+    uncond, _ = head.sample(twins[1:], noise[3:], 3)  # scale 0 = the unconditional model
+    torch.testing.assert_close(x[3:], uncond, atol=1e-5, rtol=0)
+    both, _ = head.sample(torch.cat([z[1:2], twins[:1]]), noise[1:2], 3,
+                          guide=Guide(torch.tensor([0]), torch.tensor([2.5])))
+    torch.testing.assert_close(x[1:2], both, atol=1e-5, rtol=0)
 
 
 @pytest.fixture

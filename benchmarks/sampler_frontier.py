@@ -1,0 +1,220 @@
+"""The sampler's quality/speed frontier on one checkpoint: every quality mode and every knob tried.
+
+    python benchmarks/sampler_frontier.py [--checkpoint CKPT] [--n 1000] [--seed 123] [--pb 200]
+                                          [--group-n 200] [--only LABEL ...]
+
+Rows (unconditional, ``--n`` molecules each, seed 123; the modes were chosen on seed 7, so no row
+scores the seed that picked it):
+* ``mode``: ``python -m inertialar sample --mode M`` as a whole process (start-up, checkpoint load,
+  sampling, writing), its molecules read back from the XYZ file and scored.
+* ``knob``: one setting changed from ``fast`` (or from ``raw`` where the row says so), sampled in
+  this process; molecules/s adds the start-up time of a whole process measured once (``sample
+  --n 1``), so the rows compare.
+* ``select``: best of k by each ranking score, from one pool of k·n draws at ``fast`` settings;
+  draw j·k + i is exactly what ``--oversample k`` samples, so each row costs the whole pool.
+Every drawn molecule counts in the cost, every kept one in the metrics. Columns: EDM atom and
+molecule stability, validity, uniqueness, V×U, novelty (vs the training split), W1 of the atom
+count against the QM9 test split (atoms), PoseBusters all-pass on the first ``--pb`` molecules,
+molecules/s; per mode, the hit rate of ether, nitrile and ketone at CFG scale 2 (``--group-n``
+molecules each: valid and containing the group, over all generated).
+Writes benchmarks/results/sampler_frontier.{csv,md} and plots/sampler_frontier.png; ``--only``
+re-measures some rows and keeps the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import wasserstein_distance
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from inertialar import runtime  # noqa: E402
+from inertialar.checkpoint import load_checkpoint  # noqa: E402
+from inertialar.data import load_split, train_smiles  # noqa: E402
+from inertialar.groups import hit_rate  # noqa: E402
+from inertialar.metrics import edm_smiles, evaluate  # noqa: E402
+from inertialar.modes import MODES, describe_settings, mode_settings  # noqa: E402
+from inertialar.molecule import read_molecules  # noqa: E402
+from inertialar.plausibility import all_pass, check_molecules  # noqa: E402
+from inertialar.ranking import SCORES  # noqa: E402
+from inertialar.sampler import sample, sample_draws, to_result  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+GROUPS = ("ether", "nitrile", "ketone")
+SELECT_K = 10
+KNOBS: list[tuple[str, str, dict]] = [  # (label, base mode, changed settings)
+    ("coord: start-noise T 1.0", "fast", dict(coord_temperature=1.0)),
+    ("coord: start-noise T 0.5", "fast", dict(coord_temperature=0.5)),
+    ("coord: start-noise T 0.1", "fast", dict(coord_temperature=0.1)),
+    ("coord: SDE churn 5, τ 0.5", "fast", dict(coord_temperature=1.0, churn=5.0, churn_temperature=0.5)),
+    ("coord: SDE churn 10, τ 0.3", "fast", dict(coord_temperature=1.0, churn=10.0, churn_temperature=0.3)),
+    ("coord: SDE churn 5, τ 0.5, start T 0.2", "fast", dict(churn=5.0, churn_temperature=0.5)),
+    ("schedule: 10 steps", "fast", dict(steps=10)),
+    ("schedule: 40 steps", "fast", dict(steps=40)),
+    ("schedule: σ_max 80, 30 steps", "fast", dict(sigma_max=80.0, steps=30)),
+    ("schedule: σ_max 80, 110 steps (official)", "fast", dict(sigma_max=80.0, steps=110)),
+    ("types: T 1.0", "fast", dict(temperature=1.0)),
+    ("types: T 0.5", "fast", dict(temperature=0.5)),
+    ("types: T 0.3", "fast", dict(temperature=0.3)),
+    ("types: top-p 0.9", "fast", dict(top_p=0.9)),
+    ("types: greedy (top-p 0)", "fast", dict(top_p=0.0)),
+    ("types: greedy, raw coordinates", "raw", dict(top_p=0.0)),
+    ("geometry: redraws 3", "fast", dict(redraws=3)),
+    ("coord candidates: 2 per atom", "fast", dict(coord_draws=2)),
+    ("coord candidates: 4 per atom", "fast", dict(coord_draws=4)),
+    ("coord candidates: 4 per atom, raw", "raw", dict(coord_draws=4)),
+]
+
+
+def startup_seconds(checkpoint: str | None) -> float:
+    """Wall time of a whole ``sample --n 1`` process (imports, checkpoint load, one molecule)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        _cli(["--n", "1", "--steps", "1", "--out", str(Path(tmp) / "one.xyz")], checkpoint)
+        return time.perf_counter() - t0
+
+
+def _cli(args: list[str], checkpoint: str | None) -> None:
+    cmd = [sys.executable, "-m", "inertialar", "sample", *args] + (["--checkpoint", checkpoint] if checkpoint else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1])
+
+
+def score(molecules, seconds: float, known, test_lengths, pb: int) -> dict:
+    """Every metric of the frontier for one set of kept molecules sampled in ``seconds``."""
+    smiles = [edm_smiles(m) for m in molecules]
+    m = evaluate(molecules, known, smiles)
+    counts = np.array([len(x) for x in molecules])
+    rows = check_molecules(molecules[:pb]) if pb else []
+    return {"n": len(molecules), "atom_stability": m["atom_stability"], "mol_stability": m["mol_stability"],
+            "validity": m["validity"], "uniqueness": m["uniqueness"], "valid_x_unique": m["valid_x_unique"],
+            "novelty": m["novelty"], "mean_atoms": float(counts.mean()),
+            "atoms_w1": float(wasserstein_distance(counts, test_lengths)),
+            "posebusters_all_pass": float(np.mean([all_pass(r) for r in rows])) if rows else None,
+            "pb_n": len(rows), "seconds": round(seconds, 1), "molecules_per_s": len(molecules) / seconds}
+
+
+def mode_row(mode: str, args, ctx: dict) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "mode.xyz"
+        t0 = time.perf_counter()
+        _cli(["--mode", mode, "--n", str(args.n), "--seed", str(args.seed), "--out", str(out)], args.checkpoint)
+        seconds = time.perf_counter() - t0
+        molecules = read_molecules(out)
+    row = {"kind": "mode", "label": mode, "settings": describe_settings(mode_settings(mode)),
+           **score(molecules, seconds, ctx["known"], ctx["test_lengths"], args.pb)}
+    for group in GROUPS:  # conditional generation at CFG scale 2, per mode
+        res = sample(ctx["model"], mode_settings(mode, n=args.group_n, seed=args.seed, present=(group,), cfg_scale=2.0))
+        row[f"hit_{group}"] = hit_rate([edm_smiles(x) for x in res.molecules], group)
+    return row
+
+
+def knob_row(label: str, base: str, changed: dict, args, ctx: dict) -> dict:
+    settings = mode_settings(base, n=args.n, seed=args.seed, **changed)
+    t0 = time.perf_counter()
+    res = sample(ctx["model"], settings)
+    seconds = time.perf_counter() - t0 + ctx["startup"]
+    return {"kind": "knob", "label": label, "settings": describe_settings(settings),
+            **score(res.molecules, seconds, ctx["known"], ctx["test_lengths"], args.pb)}
+
+
+def select_rows(args, ctx: dict) -> list[dict]:
+    pool = mode_settings("fast", n=args.n, seed=args.seed, oversample=SELECT_K, rank="type_z_probe")
+    t0 = time.perf_counter()
+    draws = sample_draws(ctx["model"], pool)  # all k·n draws, with the probe error recorded
+    seconds = time.perf_counter() - t0 + ctx["startup"]
+    rows = []
+    for rank in SCORES:
+        kept = to_result(replace(pool, rank=rank), draws)
+        rows.append({"kind": "select", "label": f"select: best of {SELECT_K} by {rank}",
+                     "settings": f"fast + oversample {SELECT_K}, rank {rank}",
+                     **score(kept.molecules, seconds, ctx["known"], ctx["test_lengths"], args.pb)})
+    return rows
+
+
+FIELDS = ["kind", "label", "settings", "n", "atom_stability", "mol_stability", "validity", "uniqueness",
+          "valid_x_unique", "novelty", "mean_atoms", "atoms_w1", "posebusters_all_pass", "pb_n", "seconds",
+          "molecules_per_s"] + [f"hit_{g}" for g in GROUPS]
+
+
+def write(rows: list[dict], args, meta: dict, startup: float) -> None:
+    with (RESULTS / "sampler_frontier.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+    def pct(x) -> str:
+        return "–" if x in (None, "") else f"{100 * float(x):.1f}"
+
+    lines = ["# Sampler frontier", "",
+             f"Command: `python benchmarks/sampler_frontier.py --n {args.n} --seed {args.seed} --pb {args.pb} "
+             f"--group-n {args.group_n}` on {platform.machine()} × {runtime.threads()} threads "
+             f"({meta.get('epochs', 0):.1f}-epoch checkpoint). Unconditional, {args.n} molecules per row, every "
+             f"drawn molecule counted in molecules/s (whole process: start-up {startup:.1f} s included).",
+             "Modes: " + "; ".join(f"**{m.name}**: {m.summary}" for m in MODES.values()) + ".", "",
+             "| kind | row | atom | mol | valid | unique | V×U | novel | mean atoms | W1 atoms | PB all-pass | mol/s "
+             "| ether | nitrile | ketone |", "|" + "---|" * 15]
+    for r in rows:
+        lines.append(f"| {r['kind']} | {r['label']} | {pct(r['atom_stability'])} | {pct(r['mol_stability'])} | "
+                     f"{pct(r['validity'])} | {pct(r['uniqueness'])} | {pct(r['valid_x_unique'])} | "
+                     f"{pct(r['novelty'])} | {float(r['mean_atoms']):.1f} | {float(r['atoms_w1']):.2f} | "
+                     f"{pct(r['posebusters_all_pass'])} | {float(r['molecules_per_s']):.1f} | "
+                     + " | ".join(pct(r.get(f"hit_{g}")) for g in GROUPS) + " |")
+    lines += ["", "Settings per row:", ""] + [f"- {r['label']}: {r['settings']}" for r in rows]
+    (RESULTS / "sampler_frontier.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def load_rows() -> list[dict]:
+    path = RESULTS / "sampler_frontier.csv"
+    return list(csv.DictReader(path.open())) if path.exists() else []
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=123)
+    p.add_argument("--pb", type=int, default=200, help="PoseBusters on the first PB molecules of each row (0: off)")
+    p.add_argument("--group-n", type=int, default=200)
+    p.add_argument("--only", nargs="*", default=None, help="labels (or mode names) of rows to re-measure")
+    args = p.parse_args()
+    runtime.configure()
+    model, meta = load_checkpoint(args.checkpoint)
+    ctx = {"model": model, "known": train_smiles(), "test_lengths": load_split("test").lengths,
+           "startup": startup_seconds(args.checkpoint)}
+    old = {r["label"]: r for r in load_rows()} if args.only is not None else {}
+    wanted = (lambda label: True) if args.only is None else (lambda label: label in args.only)
+    rows = []
+    for mode in MODES:
+        rows.append(mode_row(mode, args, ctx) if wanted(mode) else old[mode])
+        print(rows[-1], flush=True)
+    for label, base, changed in KNOBS:
+        rows.append(knob_row(label, base, changed, args, ctx) if wanted(label) else old[label])
+        print(rows[-1], flush=True)
+    selects = [r for r in old.values() if r["kind"] == "select"]
+    if args.only is None or any(lbl.startswith("select") for lbl in args.only) or not selects:
+        selects = select_rows(args, ctx)
+    rows += selects
+    write(rows, args, meta, ctx["startup"])
+    import pandas as pd
+    from plots import sampler_frontier  # benchmarks/plots.py: the one home of the plots
+
+    (RESULTS / "plots").mkdir(exist_ok=True)
+    sampler_frontier(pd.read_csv(RESULTS / "sampler_frontier.csv"), RESULTS / "plots" / "sampler_frontier.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Quality modes: named presets of ``SampleSettings`` (their one home).
+
+* ``raw``: the model's own distribution: every temperature 1, full nucleus, deterministic Heun
+  from the model's σ_max, no redraws, no selection. What a researcher inspects.
+* ``fast`` (the default): the best sampler without oversampling.
+* ``best``: everything that helps, including best-of-k selection by the model's own likelihoods
+  (all k draws are sampled and count in the cost).
+
+Each preset was chosen on ``benchmarks/sampler_frontier.py`` (seed 1; the frontier scores every
+mode on other seeds). Individual settings override a mode: ``mode_settings("best", n=10,
+steps=30)``. Selection and redraws never use the metrics' bond tables, valences or RDKit (see
+``inertialar.ranking`` and ``inertialar.sampler``).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from inertialar.sampler import SampleSettings
+
+FRONTIER = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "sampler_frontier.csv"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A named preset: ``settings`` are SampleSettings fields; ``summary`` is one line for people."""
+
+    name: str
+    summary: str
+    settings: dict
+
+
+MODES: dict[str, Mode] = {m.name: m for m in (
+    Mode("raw", "the model's own distribution: temperatures 1, no redraws, no selection",
+         dict(temperature=1.0, top_p=1.0, coord_temperature=1.0, churn=0.0, churn_temperature=1.0,
+              sigma_max=None, steps=18, redraws=0, oversample=1)),
+    Mode("fast", "the best sampler without oversampling (the default)",
+         dict(temperature=0.7, top_p=1.0, coord_temperature=0.2, churn=0.0, churn_temperature=1.0,
+              sigma_max=None, steps=18, redraws=0, oversample=1)),
+    Mode("best", "everything that helps: best of 10 draws by the model's own likelihoods",
+         dict(temperature=0.7, top_p=1.0, coord_temperature=0.2, churn=0.0, churn_temperature=1.0,
+              sigma_max=None, steps=18, redraws=0, oversample=10, rank="type_z")),
+)}
+DEFAULT_MODE = "fast"
+
+
+def mode_settings(mode: str = DEFAULT_MODE, **overrides) -> SampleSettings:
+    """SampleSettings of a mode, with any field overridden (None values are ignored, so CLI
+    flags that were not given keep the mode's value). ValueError for an unknown mode or field."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    names = {f.name for f in fields(SampleSettings)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ValueError(f"unknown sample setting {sorted(unknown)[0]!r}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return SampleSettings(**{**MODES[mode].settings, "mode": mode, **given})
+
+
+def describe_settings(s: SampleSettings) -> str:
+    """One line naming every sampler knob of ``s`` (for tables, captions and logs)."""
+    parts = [f"type T {s.temperature:g}", f"top-p {s.top_p:g}", f"start-noise T {s.coord_temperature:g}"]
+    if s.churn:
+        parts.append(f"churn {s.churn:g} τ {s.churn_temperature:g}")
+    parts += [f"σ_max {'model' if s.sigma_max is None else format(s.sigma_max, 'g')}", f"{s.steps} Heun steps"]
+    if s.coord_draws > 1:
+        parts.append(f"{s.coord_draws} coordinate candidates per atom")
+    if s.redraws:
+        parts.append(f"{s.redraws} redraws")
+    if s.oversample > 1:
+        parts.append(f"best of {s.oversample} by {s.rank}")
+    return ", ".join(parts)
+
+
+def frontier_row(mode: str, path: Path = FRONTIER) -> dict | None:
+    """The mode's row of the committed frontier table (benchmarks/sampler_frontier.py), or None."""
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        return next((r for r in csv.DictReader(f) if r["kind"] == "mode" and r["label"] == mode), None)
