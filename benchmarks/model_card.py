@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from inertialar.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from inertialar.model import count_parameters  # noqa: E402
+from inertialar.modes import DEFAULT_MODE, MODES, describe_settings, mode_settings  # noqa: E402
 from inertialar.sampler import SampleSettings  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -52,6 +53,31 @@ def command_text(tc: dict) -> str:
         return (f"`python -m inertialar window --minutes {tc['schedule_minutes']:g} --batch-tokens "
                 f"{tc.get('batch_tokens')} --lr {tc.get('lr'):.3g}` (the GPU-window recipe; cosine over wall time)")
     return f"`python -m inertialar train --epochs {tc.get('epochs')} --lr {tc.get('lr')}`"
+
+
+def mode_quality() -> list[str]:
+    """The modes' rows of the sampler frontier, raw first (the model's own numbers are the headline)."""
+    path = RESULTS / "sampler_frontier.csv"
+    if not path.exists():
+        return ["_sampler_frontier.md not produced yet: `python benchmarks/sampler_frontier.py`._", ""]
+    with path.open() as f:
+        rows = {r["label"]: r for r in csv.DictReader(f) if r["kind"] == "mode"}
+    out = ["## Sample quality by mode (`python benchmarks/sampler_frontier.py`: 1,000 unconditional molecules, "
+           "seed 123, whole process on the 2-core CPU, every drawn molecule counted)", "",
+           "| mode | atom stab. | mol. stab. | validity | uniqueness | valid×unique | novelty | W1 atoms | "
+           "PoseBusters all-pass | molecules/s | ether / nitrile / ketone hit at CFG 2 |", "|" + "---|" * 11]
+    for name in MODES:
+        r = rows.get(name)
+        if r is None:
+            continue
+        p = {k: f"{100 * float(r[k]):.1f}%" if r.get(k) not in (None, "") else "–"
+             for k in ("atom_stability", "mol_stability", "validity", "uniqueness", "valid_x_unique", "novelty",
+                       "posebusters_all_pass", "hit_ether", "hit_nitrile", "hit_ketone")}
+        out.append(f"| {'**raw** (the model itself)' if name == 'raw' else name} | {p['atom_stability']} | "
+                   f"{p['mol_stability']} | {p['validity']} | {p['uniqueness']} | {p['valid_x_unique']} | "
+                   f"{p['novelty']} | {float(r['atoms_w1']):.2f} | {p['posebusters_all_pass']} | "
+                   f"{float(r['molecules_per_s']):.1f} | {p['hit_ether']} / {p['hit_nitrile']} / {p['hit_ketone']} |")
+    return out + ["", "Every knob tried is in the frontier table below (`sampler_frontier.md`).", ""]
 
 
 def main() -> None:
@@ -101,11 +127,13 @@ def main() -> None:
         f"- Trained {meta.get('steps')} steps = {meta.get('epochs', 0):.2f} epochs in {meta.get('wall_hours', 0):.2f} h "
         f"on {hardware}; GPU hours: {0 if hardware.startswith('CPU') else meta.get('wall_hours', 0):.2f}.",
         "- Weights: EMA, stored as fp16.", "",
-        "## Sampler defaults",
-        f"- Heun, {defaults.steps} steps per atom, σ from {cfg.diffusion.sigma_max} to {cfg.diffusion.sigma_min} Å "
-        f"(ρ = {cfg.diffusion.rho}); type temperature {defaults.temperature}, coordinate temperature "
-        f"{defaults.coord_temperature}; CLI CFG scale 2 (used only when groups are given); batch {defaults.batch_size}.",
+        "## Sampler: quality modes (`python -m inertialar sample --mode {raw,fast,best}`)",
+        *[f"- **{m.name}**{' (the default)' if m.name == DEFAULT_MODE else ''}: {m.summary}; "
+          f"{describe_settings(mode_settings(m.name))}." for m in MODES.values()],
+        f"- σ from {cfg.diffusion.sigma_max} to {cfg.diffusion.sigma_min} Å (ρ = {cfg.diffusion.rho}) unless a mode "
+        f"says otherwise; CFG scale {defaults.cfg_scale} (used only when groups are given); batch {defaults.batch_size}.",
         "",
+        *mode_quality(),
     ]
     speed = []
     for name, label, key, unit in (("train_speed.csv", "training", "tokens_per_s", "non-padding tokens/s"),
@@ -119,8 +147,9 @@ def main() -> None:
     if speed:
         lines += ["## Speed", *speed, ""]
     lines += ["Plots of the tables below: `python benchmarks/plots.py` → `benchmarks/results/plots/` "
-              "(cfg_hit_rates.png, distributions.png, sampler_sweep.png, canonicalization_noise.png).", ""]
-    for name in ("quality.md", "sampler_sweep.md", "overfit.md", "ablation.md", "remedies.md", "canonicalization.md"):
+              "(sampler_frontier.png, cfg_hit_rates.png, distributions.png, sampler_sweep.png, canonicalization_noise.png).", ""]
+    for name in ("sampler_frontier.md", "quality.md", "sampler_sweep.md", "overfit.md", "ablation.md", "remedies.md",
+                 "canonicalization.md"):
         path = RESULTS / name
         if path.exists():
             lines += [line.replace("# ", "## ", 1) if line.startswith("# ") else line

@@ -56,18 +56,20 @@ SELECT_K = 10
 KNOBS: list[tuple[str, str, dict]] = [  # (label, base mode, changed settings)
     ("coord: start-noise T 1.0", "fast", dict(coord_temperature=1.0)),
     ("coord: start-noise T 0.5", "fast", dict(coord_temperature=0.5)),
+    ("coord: start-noise T 0.3", "fast", dict(coord_temperature=0.3)),
     ("coord: start-noise T 0.1", "fast", dict(coord_temperature=0.1)),
     ("coord: SDE churn 5, τ 0.5", "fast", dict(coord_temperature=1.0, churn=5.0, churn_temperature=0.5)),
     ("coord: SDE churn 10, τ 0.3", "fast", dict(coord_temperature=1.0, churn=10.0, churn_temperature=0.3)),
     ("coord: SDE churn 5, τ 0.5, start T 0.2", "fast", dict(churn=5.0, churn_temperature=0.5)),
     ("schedule: 10 steps", "fast", dict(steps=10)),
+    ("schedule: 18 steps", "fast", dict(steps=18)),
     ("schedule: 40 steps", "fast", dict(steps=40)),
     ("schedule: σ_max 80, 30 steps", "fast", dict(sigma_max=80.0, steps=30)),
     ("schedule: σ_max 80, 110 steps (official)", "fast", dict(sigma_max=80.0, steps=110)),
-    ("types: T 1.0", "fast", dict(temperature=1.0)),
-    ("types: T 0.5", "fast", dict(temperature=0.5)),
+    ("types: T 1.0", "fast", dict(temperature=1.0, top_p=1.0)),
+    ("types: T 0.7 (the old default)", "fast", dict(temperature=0.7, top_p=1.0)),
+    ("types: T 0.5, no nucleus", "fast", dict(top_p=1.0)),
     ("types: T 0.3", "fast", dict(temperature=0.3)),
-    ("types: top-p 0.9", "fast", dict(top_p=0.9)),
     ("types: greedy (top-p 0)", "fast", dict(top_p=0.0)),
     ("types: greedy, raw coordinates", "raw", dict(top_p=0.0)),
     ("geometry: redraws 3", "fast", dict(redraws=3)),
@@ -131,7 +133,7 @@ def knob_row(label: str, base: str, changed: dict, args, ctx: dict) -> dict:
 
 
 def select_rows(args, ctx: dict) -> list[dict]:
-    pool = mode_settings("fast", n=args.n, seed=args.seed, oversample=SELECT_K, rank="type_z_probe")
+    pool = mode_settings("fast", n=args.n, seed=args.seed, oversample=SELECT_K, rank="probe")
     t0 = time.perf_counter()
     draws = sample_draws(ctx["model"], pool)  # all k·n draws, with the probe error recorded
     seconds = time.perf_counter() - t0 + ctx["startup"]

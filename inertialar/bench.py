@@ -41,40 +41,53 @@ def _machine(device: str) -> str:
 
 
 def bench_train(seconds: float, device: str) -> dict:
-    from inertialar.data import bucketed_batches, load_split
-    from inertialar.model import InertialAR, ModelConfig, count_parameters
-    from inertialar.train import collate, condition_states
+    from inertialar.data import load_split
+    from inertialar.train import TrainConfig
 
     ts = load_split("train")
-    model = InertialAR(ModelConfig()).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95))
-    ema = [p.detach().clone() for p in model.parameters()]
+    cfg = TrainConfig(device=device)
+    row = measure_tokens_per_s(cfg, ts, seconds)
+    row = {"device": _machine(device), "parameters": row["parameters"], "steps": row["steps"],
+           "seconds": row["seconds"], "tokens_per_s": row["tokens_per_s"]}
+    _append("train_speed.csv", row)
+    return row
+
+
+def measure_tokens_per_s(cfg, ts, seconds: float, warmup: int = 3) -> dict:
+    """Non-padding training tokens/s of ``cfg``'s model and batch size on TokenSet ``ts`` with the
+    real step (``train.train_step``), after ``warmup`` untimed steps; also used by the GPU window's
+    calibration. Returns parameters, timed steps, seconds, tokens_per_s."""
+    from inertialar.data import bucketed_batches
+    from inertialar.model import InertialAR, count_parameters
+    from inertialar.train import build_optimizer, collate, compiled, train_step
+
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = InertialAR(cfg.model).to(device).train()
+    ema = InertialAR(cfg.model).to(device).eval()
+    ema.load_state_dict(model.state_dict())
+    net, opt = compiled(model, cfg.compile), build_optimizer(model, cfg)
     gen = torch.Generator(device=device).manual_seed(0)
-    batches = bucketed_batches(ts.lengths, 2560, np.random.default_rng(0))
+    batches = bucketed_batches(ts.lengths, cfg.batch_tokens, np.random.default_rng(0))
     tokens, elapsed, k = 0, 0.0, 0
     while elapsed < seconds:
         b = collate(ts, batches[k % len(batches)], device)
         t0 = time.perf_counter()
-        states = condition_states(b["labels"], 0.5, 0.1, gen)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            out = model(b["types"], b["coords"], b["lengths"], states, gen)
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            for e, p in zip(ema, model.parameters()):
-                e.lerp_(p, 0.001)
-        if device.startswith("cuda"):
+        try:
+            train_step(net, model, ema, opt, b, cfg, gen, k)
+        except Exception:  # noqa: BLE001 — a compiled graph that fails to build: measure eager instead
+            if net is model:
+                raise
+            net = model
+            continue
+        if device.type == "cuda":
             torch.cuda.synchronize()
-        if k >= 3:  # warm-up steps are not timed
+        if k >= warmup:  # warm-up (and compile) steps are not timed
             elapsed += time.perf_counter() - t0
             tokens += int(b["lengths"].sum())
         k += 1
-    row = {"device": _machine(device), "parameters": count_parameters(model), "steps": k - 3,
-           "seconds": round(elapsed, 2), "tokens_per_s": round(tokens / elapsed, 1)}
-    _append("train_speed.csv", row)
-    return row
+    return {"parameters": count_parameters(model), "steps": k - warmup, "seconds": round(elapsed, 2),
+            "tokens_per_s": round(tokens / elapsed, 1), "compiled": net is not model}
 
 
 def bench_sample(n: int, checkpoint: str | None, device: str) -> dict:

@@ -7,10 +7,13 @@ A checkpoint is a ``torch.save`` dict of tensors and plain values only::
 
 It is read with ``torch.load(weights_only=True)``, so loading never executes code from the file.
 Every failure (missing, corrupt, foreign, incompatible) becomes a one-line ``CheckpointError``.
+A checkpoint split into ``NAME.part00``, ``NAME.part01``, … (to travel as small files, or to stay
+under a file-size limit in git) loads by its name; the parts are joined in memory.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
@@ -41,6 +44,13 @@ def save_checkpoint(path: str | Path, model: InertialAR, meta: dict, half: bool 
         torch.save(payload, tmp)
 
 
+def split_parts(path: Path) -> list[Path]:
+    """The parts ``NAME.part00``, ``NAME.part01``, … of a checkpoint split to travel (a GPU window's
+    ``window.split_file``), in order; the loader joins them when ``NAME`` itself is absent."""
+    parts = sorted(path.parent.glob(path.name + ".part[0-9][0-9]")) if path.parent.is_dir() else []
+    return [p for k, p in enumerate(parts) if p.name == f"{path.name}.part{k:02d}"]
+
+
 def _first_line(err: BaseException, limit: int = 120) -> str:
     """The first line of an error, shortened at a word boundary (never mid-word) to ``limit``."""
     text = str(err).strip()
@@ -52,7 +62,8 @@ def _first_line(err: BaseException, limit: int = 120) -> str:
 
 def _unreadable_reason(path: Path, err: BaseException) -> str:
     """Why ``torch.load`` refused a file, in words (PyTorch's own messages run to many lines)."""
-    with path.open("rb") as f:
+    first = path if path.is_file() else split_parts(path)[0]
+    with first.open("rb") as f:
         head = f.read(512)
     if not head.startswith((b"PK\x03\x04", b"\x80")):  # zip (torch.save) or pickle (legacy format)
         kind = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "other data"
@@ -69,10 +80,12 @@ _LIMITS = {"width": 8192, "depth": 128, "heads": 128, "max_len": 4096, "nystrom_
 def read_payload(path: str | Path | None = None) -> dict:
     """The checkpoint dict, validated for format, version and types (weights_only: no code runs)."""
     path = Path(DEFAULT_CHECKPOINT if path is None else path)
-    if not path.is_file():
+    parts = split_parts(path)
+    if not path.is_file() and not parts:
         raise CheckpointError(f"no checkpoint file at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        source = path if path.is_file() else io.BytesIO(b"".join(p.read_bytes() for p in parts))
+        payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt zip, pickle with code, truncated file ...
         raise CheckpointError(f"{path} is not a readable InertialAR checkpoint ({_unreadable_reason(path, err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

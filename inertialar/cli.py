@@ -124,7 +124,7 @@ def cmd_data(args) -> int:
 def _train_config(args):
     """TrainConfig from the flags shared by ``train`` and ``window`` (model size from --init if given)."""
     from inertialar.model import ModelConfig
-    from inertialar.train import TrainConfig
+    from inertialar.train import TrainConfig, scaled_lr
     from inertialar.transformer import BackboneConfig
 
     if args.device.startswith("cuda"):
@@ -153,8 +153,7 @@ def _train_config(args):
                                 ("--jitter", args.jitter, 0, 1), ("--weight-decay", args.weight_decay, 0, 1)):
         if not lo <= value <= hi:
             raise UsageError(f"{name} must be between {lo} and {hi}, got {value:g}")
-    # Learning rate: given, or 4e-4 at 2,560-token batches scaled by √(batch / 2,560).
-    cfg.lr = args.lr if args.lr is not None else 4e-4 * (args.batch_tokens / 2560) ** 0.5
+    cfg.lr = args.lr if args.lr is not None else scaled_lr(args.batch_tokens)
     if args.run_dir:
         cfg.run_dir = args.run_dir
     return cfg
@@ -169,13 +168,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_window(args) -> int:
-    from inertialar.window import run_window
+    from inertialar.window import parse_candidates, run_window
 
     cfg = _train_config(args)
     cfg.warmup_steps = args.warmup_steps
     if not args.run_dir:
         cfg.run_dir = str(Path(args.out) / "state")
-    summary = run_window(cfg, args.minutes, args.out, max_file_mb=args.max_file_mb)
+    summary = run_window(cfg, args.minutes, args.out, max_file_mb=args.max_file_mb, calibrate_s=args.calibrate,
+                         scale_lr=args.lr is None, candidates=parse_candidates(args.candidates))
+    if summary.get("calibration"):
+        chosen = summary["calibration"]["chosen"]
+        print(f"calibration: chose head {chosen['head_width']}×{chosen['head_depth']}, {chosen['batch_tokens']} tokens, "
+              f"compile {chosen['compile']} at {chosen['tokens_per_s']:.0f} tokens/s", file=sys.stderr)
     check = summary["precision_check"]
     print(f"precision check: fp32 {check['loss_fp32']:.4f} / bf16 {check['loss_bf16']:.4f}; "
           f"val loss {summary['final'].get('val_loss', float('nan')):.4f}; wrote {', '.join(summary['files'])}",
@@ -188,9 +192,9 @@ def cmd_sample(args) -> int:
 
     from inertialar.bonds import chemist_sdf
     from inertialar.checkpoint import load_checkpoint
+    from inertialar.modes import mode_settings
     from inertialar.molecule import Molecule, to_xyz, write_text
     from inertialar.refine import RefineSettings, refine_all, summarize, summary_line
-    from inertialar.modes import mode_settings
     from inertialar.sampler import sample
 
     out = Path(args.out)
@@ -202,7 +206,7 @@ def cmd_sample(args) -> int:
                              absent=tuple(args.no_group), cfg_scale=args.cfg_scale, temperature=args.temperature,
                              top_p=args.top_p, coord_temperature=args.coord_temperature, churn=args.churn,
                              churn_temperature=args.churn_temperature, sigma_max=args.sigma_max, steps=args.steps,
-                             redraws=args.redraws, oversample=args.oversample, rank=args.rank,
+                             coord_draws=args.coord_draws, redraws=args.redraws, oversample=args.oversample, rank=args.rank,
                              batch_size=args.batch_size, device=args.device)
     refine_settings = RefineSettings(method=args.refine, max_steps=args.refine_steps, max_seconds=args.refine_seconds)
     refine_settings.validate()
@@ -326,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", required=True, help="folder for ema_fp16.pt, log.jsonl, summary.json")
     w.add_argument("--warmup-steps", type=_positive_int, default=300)
     w.add_argument("--max-file-mb", type=_positive_float, default=15.0, help="split output files above this size")
+    w.add_argument("--calibrate", type=float, default=0.0,
+                   help="seconds (of --minutes) spent measuring the candidate head/batch/compile configurations "
+                        "before training the chosen one; 0 = train the flags' model")
+    w.add_argument("--candidates", default="1024x6@65536+compile,1024x4@32768,640x4@32768",
+                   help="calibration candidates: head WIDTHxDEPTH@BATCH_TOKENS[+compile], comma-separated")
     _training_flags(w, batch_tokens=16384)
     w.set_defaults(func=cmd_window, epochs=1e6, max_minutes=None, resume=False)
 
@@ -355,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scales the noise injected at every stochastic step (S_noise)")
     s.add_argument("--sigma-max", type=_finite, default=None, help="start of the noise schedule (Å)")
     s.add_argument("--steps", type=_positive_int, default=None, help="Heun steps per atom")
+    s.add_argument("--coord-draws", type=_positive_int, default=None,
+                   help="coordinate candidates per atom; the denoiser's probe keeps the most typical")
     s.add_argument("--redraws", type=int, default=None,
                    help="redraw an atom closer than 0.7 Å to, or out of reach (2 Å) of, earlier atoms (max times)")
     s.add_argument("--oversample", type=_positive_int, default=None,

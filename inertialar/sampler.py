@@ -29,7 +29,7 @@ paths are recorded) must be shared by a batch.
 
 **Reproducibility rule.** Molecule k of a request draws all its randomness — one uniform per
 step for the type (inverse CDF) and one (3,) normal per step for the start noise of the
-coordinates — up front from its own generator seeded by ``(seed, k)`` (``row_noise``); further
+coordinates — up front from its own generator seeded by ``(seed, k)`` (``batch.row_noise``); further
 candidate draws, redraws, churn and probe noise come from generators seeded by ``(seed, k, kind)``. So a
 molecule does not depend on which other molecules share its batch, nor on ``batch_size``. Its
 arithmetic does: matrix products of a different batch shape round differently in the last bits,
@@ -51,11 +51,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from inertialar.batch import BatchRows
 from inertialar.diffusion import Guide
 from inertialar.groups import check_group_names
-from inertialar.model import ABSENT, PRESENT, InertialAR
+from inertialar.model import InertialAR
 from inertialar.molecule import Molecule
-from inertialar.tokenizer import EOS, molecule_to_tokens, tokens_to_molecule
+from inertialar.tokenizer import EOS, tokens_to_molecule
 
 REPRO_ATOL = 1e-2  # Å; a molecule sampled in any batch vs alone (see the module docstring)
 MIN_DISTANCE = 0.7  # Å; closer to an earlier atom than any bond: redraw (geometric sanity)
@@ -74,18 +75,19 @@ class SampleSettings:
     present: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
     cfg_scale: float = 2.0  # used only when groups are given (the one home of this default)
-    temperature: float = 0.7  # type distribution
-    top_p: float = 1.0  # nucleus of the type distribution; 0 keeps only the most likely type (greedy)
+    # The defaults below are the ``fast`` quality mode (inertialar.modes; chosen on the frontier).
+    temperature: float = 0.5  # type distribution
+    top_p: float = 0.9  # nucleus of the type distribution; 0 keeps only the most likely type (greedy)
     coord_temperature: float = 0.2  # scales the diffusion start noise
     churn: float = 0.0  # EDM S_churn: > 0 makes the coordinate sampler stochastic
     churn_temperature: float = 1.0  # S_noise: scales the noise injected at every stochastic step
     sigma_max: float | None = None  # Å; start of the σ schedule (None: the model's, 10 Å)
-    steps: int = 18  # Heun steps per atom
+    steps: int = 12  # Heun steps per atom
     coord_draws: int = 1  # candidate coordinates per atom; the denoiser's probe picks one (1: off)
     redraws: int = 0  # geometric-sanity redraws per atom (0: off)
     oversample: int = 1  # draws per kept molecule (1: no selection)
-    rank: str = "type_z"  # selection score when oversample > 1 (inertialar.ranking.SCORES)
-    mode: str = "custom"  # the quality mode these settings came from (a label)
+    rank: str = "type_mean_probe"  # selection score when oversample > 1 (inertialar.ranking.SCORES)
+    mode: str = "fast"  # the quality mode these settings came from (a label)
     batch_size: int = 500
     device: str = "cpu"
     record_denoising: bool = False
@@ -173,137 +175,6 @@ class Part:
     count: int
 
 
-@dataclass
-class RowNoise:
-    """All randomness of some rows: uniforms (R, L) for the types; start normals (R, A, L, 3) for
-    attempt 0 and the A − 1 redraws; churn normals (R, A, L, K, 3) or None; probe normals
-    (R, L, 3) or None (L = max atoms + 1, K = Heun steps)."""
-
-    uniforms: torch.Tensor
-    start: torch.Tensor
-    churn: torch.Tensor | None
-    probe: torch.Tensor | None
-
-
-def _generator(*key: int) -> torch.Generator:
-    state = np.random.SeedSequence([int(k) for k in key]).generate_state(2, np.uint32)
-    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-
-
-def row_noise(seed: int, rows: range, length: int, attempts: int = 1, churn_steps: int = 0,
-              probe: bool = False) -> RowNoise:
-    """Noise of rows (draws) ``rows`` of a request; row k from CPU generators seeded by
-    ``(seed, k)`` (types, first start noise) and ``(seed, k, kind)`` (redraws 1, churn 2,
-    probe 3), so the same on every device and in every batch."""
-    r = len(rows)
-    u, start = torch.empty(r, length), torch.empty(r, attempts, length, 3)
-    ch = torch.empty(r, attempts, length, churn_steps, 3) if churn_steps else None
-    pr = torch.empty(r, length, 3) if probe else None
-    for i, k in enumerate(rows):
-        gen = _generator(seed, k)
-        u[i] = torch.rand(length, generator=gen)
-        start[i, 0] = torch.randn(length, 3, generator=gen)
-        if attempts > 1:
-            start[i, 1:] = torch.randn(attempts - 1, length, 3, generator=_generator(seed, k, 1))
-        if ch is not None:
-            ch[i] = torch.randn(attempts, length, churn_steps, 3, generator=_generator(seed, k, 2))
-        if pr is not None:
-            pr[i] = torch.randn(length, 3, generator=_generator(seed, k, 3))
-    return RowNoise(u, start, ch, pr)
-
-
-def _group_states(groups: tuple[str, ...], s: SampleSettings) -> torch.Tensor:
-    """(G,) condition states; CFG scale 0 is the unconditional model (all unspecified)."""
-    states = torch.zeros(len(groups), dtype=torch.long)
-    if s.cfg_scale == 0.0:
-        return states
-    for name in s.present:
-        states[groups.index(name)] = PRESENT
-    for name in s.absent:
-        states[groups.index(name)] = ABSENT
-    return states
-
-
-def _per_row(parts: list[Part], value) -> torch.Tensor:
-    """(b,) float tensor of ``value(settings)`` repeated over each part's rows."""
-    return torch.cat([torch.full((p.count,), float(value(p.settings))) for p in parts])
-
-
-@dataclass
-class _Rows:
-    """Per-row settings of a batch of b draws (P = longest prefix) and their guidance twins: the
-    g guided rows get unconditional twins at positions b … b + g − 1 of the model's batch."""
-
-    groups: torch.Tensor  # (b, G) condition states
-    scale: torch.Tensor  # (b,) CFG scale
-    guided: torch.Tensor  # (b,) bool: has a guidance twin row
-    twin: torch.Tensor  # (b,) index of the twin row (−1: none)
-    temperature: torch.Tensor  # (b,)
-    top_p: torch.Tensor  # (b,)
-    coord_temperature: torch.Tensor  # (b,)
-    churn: torch.Tensor  # (b,)
-    churn_temperature: torch.Tensor  # (b,)
-    sigma_max: torch.Tensor  # (b,) Å
-    row_draws: torch.Tensor  # (b,) int: coordinate candidates per atom of each row
-    coord_draws: int  # the batch's largest
-    redraws: int  # the batch's largest
-    probe: bool  # measure the denoiser probe error (a ranking score or candidate choice needs it)
-    n_prefix: torch.Tensor  # (b,) int
-    prefix_types: torch.Tensor  # (b, P) int
-    prefix_coords: torch.Tensor  # (b, P, 3) Å
-    noise: RowNoise
-
-    @classmethod
-    def build(cls, model: InertialAR, parts: list[Part], steps: int, device) -> _Rows:
-        from inertialar.ranking import needs_probe
-
-        length = model.cfg.max_atoms + 1
-        redraws = max(p.settings.redraws for p in parts)
-        coord_draws = max(p.settings.coord_draws for p in parts)
-        churn_steps = steps if any(p.settings.churn > 0 for p in parts) else 0
-        probe = coord_draws > 1 or any(p.settings.oversample > 1 and needs_probe(p.settings.rank) for p in parts)
-        groups, n_pre, pre_t, pre_c, noises = [], [], [], [], []
-        for p in parts:
-            s = p.settings
-            groups.append(_group_states(tuple(model.cfg.groups), s).expand(p.count, -1))
-            types, coords = (molecule_to_tokens(s.prefix) if s.prefix is not None
-                             else (np.zeros(0, np.int64), np.zeros((0, 3))))
-            n_pre.append(torch.full((p.count,), len(types), dtype=torch.long))
-            pre_t.append(torch.as_tensor(types, dtype=torch.long).expand(p.count, -1))
-            pre_c.append(torch.as_tensor(coords, dtype=torch.float32).expand(p.count, -1, -1))
-            noises.append(row_noise(s.seed, range(p.start, p.start + p.count), length, coord_draws + redraws,
-                                    churn_steps, probe))
-        width = max(t.shape[1] for t in pre_t)
-        pre_t = [torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in pre_t]
-        pre_c = [torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1])) for c in pre_c]
-        groups_t, scale = torch.cat(groups), _per_row(parts, lambda s: s.cfg_scale)
-        guided = groups_t.any(1) & (scale != 1.0)  # scale 1 is the conditional model alone
-        b = len(scale)
-        twin = torch.full((b,), -1, dtype=torch.long)
-        twin[guided] = b + torch.arange(int(guided.sum()))
-        sigma_max = _per_row(parts, lambda s: model.cfg.diffusion.sigma_max if s.sigma_max is None else s.sigma_max)
-        noise = RowNoise(*(None if x[0] is None else torch.cat(x).to(device) for x in
-                           zip(*((q.uniforms, q.start, q.churn, q.probe) for q in noises))))
-        dev = lambda t: t.to(device)  # noqa: E731
-        return cls(dev(groups_t), dev(scale), dev(guided), dev(twin), dev(_per_row(parts, lambda s: s.temperature)),
-                   dev(_per_row(parts, lambda s: s.top_p)), dev(_per_row(parts, lambda s: s.coord_temperature)),
-                   dev(_per_row(parts, lambda s: s.churn)), dev(_per_row(parts, lambda s: s.churn_temperature)),
-                   dev(sigma_max), dev(_per_row(parts, lambda s: s.coord_draws).long()), coord_draws, redraws, probe,
-                   dev(torch.cat(n_pre)), dev(torch.cat(pre_t)),
-                   dev(torch.cat(pre_c)), noise)
-
-    @property
-    def model_rows(self) -> torch.Tensor:
-        """Rows of the model's batch: the b draws, then the twins' source rows (b + g,)."""
-        return torch.cat([torch.arange(len(self.scale), device=self.scale.device), self.guided.nonzero().squeeze(1)])
-
-    def guide(self, rows: torch.Tensor) -> tuple[Guide, torch.Tensor]:
-        """Guidance of a subset ``rows`` (m,) and the model-batch indices of their conditions
-        then their twins (m + g,)."""
-        g = self.guided[rows]
-        return Guide(g.nonzero().squeeze(1), self.scale[rows[g]]), torch.cat([rows, self.twin[rows[g]]])
-
-
 def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF draw: probs (b, V), u (b,) in [0, 1) → (b,) index, never a zero-probability one."""
     below = (probs.cumsum(-1) <= u.unsqueeze(1)).sum(-1)  # (b,)
@@ -324,7 +195,7 @@ def nucleus(probs: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
     return kept / kept.sum(-1, keepdim=True)
 
 
-def _next_types(model: InertialAR, z: torch.Tensor, r: _Rows, t: int, done: torch.Tensor
+def _next_types(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, done: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Step t's types: z (b + g, C) → chosen (b,), sampled-from probs (b, V), the model's own
     guided probs at temperature 1 (b, V), and in_prefix (b,) bool."""
@@ -356,7 +227,7 @@ def insane(x: torch.Tensor, earlier: torch.Tensor) -> torch.Tensor:
     return (d < MIN_DISTANCE) | (d > REACH)
 
 
-def _next_coords(model: InertialAR, z: torch.Tensor, r: _Rows, t: int, chosen: torch.Tensor,
+def _next_coords(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, chosen: torch.Tensor,
                  in_prefix: torch.Tensor, earlier: torch.Tensor, steps: int, record: bool
                  ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Step t's coordinates (b, 3) Å (NaN for EOS), the denoising path (K + 1, b, 3) or None, and
@@ -394,7 +265,7 @@ def _next_coords(model: InertialAR, z: torch.Tensor, r: _Rows, t: int, chosen: t
     return coords, full, probe
 
 
-def _draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: _Rows, rows: torch.Tensor, attempt: int, t: int,
+def _draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: BatchRows, rows: torch.Tensor, attempt: int, t: int,
           steps: int, record: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One coordinate draw (m, 3) Å for ``rows`` (m,) from noise bank entry ``attempt``."""
     churn_noise = None
@@ -405,7 +276,7 @@ def _draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: _Rows, rows: tor
         sigma_max=r.sigma_max[rows], churn=r.churn[rows], churn_noise=churn_noise, record=record)
 
 
-def _best_draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: _Rows, free: torch.Tensor, t: int,
+def _best_draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: BatchRows, free: torch.Tensor, t: int,
                steps: int, record: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``coord_draws`` = k candidate draws per atom, all k·m batched, and the one whose denoiser
     probe error is lowest (the model's own judgement): x (m, 3) Å, probe error (m,) or None
@@ -449,7 +320,7 @@ def sample_parts(model: InertialAR, parts: list[Part], device,
     if any(p.settings.steps != steps or p.settings.record_denoising != record for p in parts):
         raise ValueError("parts of one batch must share Heun steps and record_denoising")
     device = torch.device(device)
-    r = _Rows.build(model, parts, steps, device)
+    r = BatchRows.build(model, parts, steps, device)
     b, rows = len(r.scale), r.model_rows
     cache = model.new_cache(len(rows))
     z = model.condition_step(torch.cat([r.groups, torch.zeros_like(r.groups[r.guided])]), cache)  # (b + g, C)

@@ -11,8 +11,8 @@ work beyond the bounds with ``ServiceFull`` / ``ValueError`` (one-line messages)
 
 Threads: only the worker runs the model, with ``torch.set_num_threads(threads)`` (default
 ``THREADS`` = 1, or ``$INERTIALAR_TORCH_THREADS``), so concurrent users never oversubscribe the
-CPU (thread policy: ``inertialar.runtime``). The module never imports Streamlit; the app holds one instance in ``st.cache_resource``
-(``pages/_sampling.py``).
+CPU (thread policy: ``inertialar.runtime``). The module never imports Streamlit; the app holds one
+instance in ``st.cache_resource`` (``pages/_sampling.py``).
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ class TrainConfig:
     limit_train: int | None = None  # use only the first N training molecules (smoke tests)
     data_dir: str | None = None  # read the split caches from here (a packed copy) instead of cache_dir()
     schedule_minutes: float | None = None  # cosine over wall time (ends on time) instead of over steps
+    compile: bool = False  # torch.compile the model (falls back to eager where compiling fails)
 
 
 def collate(ts: TokenSet, idx: np.ndarray, device) -> dict[str, torch.Tensor]:
@@ -103,6 +104,51 @@ def augment(coords: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> tup
         return coords, None
     noise = torch.randn(coords.shape, generator=gen, device=coords.device) * cfg.jitter
     return coords, coords + noise
+
+
+def scaled_lr(batch_tokens: int) -> float:
+    """The learning-rate law: 4e-4 at 2,560-token batches, scaled by √(batch / 2,560)."""
+    return 4e-4 * (batch_tokens / 2560) ** 0.5
+
+
+def train_step(net, model: InertialAR, ema: InertialAR, opt: torch.optim.Optimizer, b: dict, cfg: TrainConfig,
+               gen: torch.Generator, step: int) -> dict[str, torch.Tensor]:
+    """One optimiser step on a collated batch ``b`` (the one home of the step, shared by training,
+    ``bench train`` and the GPU window's calibration): condition dropout, augmentation, forward
+    (bf16 autocast on CUDA; ``net`` may be a DDP or compiled wrapper of ``model``), clipping, AdamW,
+    and the warm-up EMA update. Returns the losses."""
+    states = condition_states(b["labels"], cfg.p_drop_group, cfg.p_drop_all, gen)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=b["types"].device.type == "cuda"):
+        coords, context = augment(b["coords"], cfg, gen)
+        out = net(b["types"], coords, b["lengths"], states, gen, context)
+    opt.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+    opt.step()
+    with torch.no_grad():
+        decay = ema_decay(step, cfg.ema)
+        for pe, pm in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(pm, 1 - decay)
+    return out
+
+
+def build_optimizer(model: InertialAR, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not biases, norms, embeddings' α weights)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and "alpha" not in name else no_decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+
+
+def compiled(model: InertialAR, enabled: bool):
+    """``torch.compile(model)`` if asked and it works here, else the model itself (clean fallback)."""
+    if not enabled:
+        return model
+    try:
+        return torch.compile(model, dynamic=True)
+    except Exception:  # noqa: BLE001 — no compiler here: eager is always correct
+        return model
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig, time_frac: float | None = None) -> float:
@@ -247,11 +293,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (decay if p.dim() >= 2 and "alpha" not in name else no_decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+    opt = build_optimizer(model, cfg)
     gen = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank)
     batches_per_epoch = len(bucketed_batches(lengths, cfg.batch_tokens, np.random.default_rng(0))) // world
     total_steps = int(cfg.epochs * batches_per_epoch)
@@ -260,7 +302,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         st = _restore(state_path, cfg, model, ema, opt, gen, device)
         step, epoch, wall_s, tokens_seen = st["step"], st["epoch"], st["wall_s"], st["tokens"]
         epoch_start = st.get("epoch_start", epoch * batches_per_epoch)  # states written before epoch_start existed
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else compiled(model, cfg.compile)
 
     meta_base = {"split_hash": split_hash(), "train_config": {k: v for k, v in asdict(cfg).items() if k != "model"},
                  "parameters": count_parameters(model), "device": torch.cuda.get_device_name(device)
@@ -305,18 +347,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step, total_steps, cfg, time_frac)
                 b = collate(train_ts, idx, device)
-                states = condition_states(b["labels"], cfg.p_drop_group, cfg.p_drop_all, gen)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    coords, context = augment(b["coords"], cfg, gen)
-                    out = net(b["types"], coords, b["lengths"], states, gen, context)
-                opt.zero_grad(set_to_none=True)
-                out["loss"].backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-                opt.step()
-                with torch.no_grad():
-                    decay = ema_decay(step, cfg.ema)
-                    for pe, pm in zip(ema.parameters(), model.parameters()):
-                        pe.lerp_(pm, 1 - decay)
+                try:
+                    out = train_step(net, model, ema, opt, b, cfg, gen, step)
+                except Exception:  # noqa: BLE001 — torch.compile builds lazily: fall back to eager once
+                    if net is model or world > 1:
+                        raise
+                    net = model
+                    log.write({"kind": "note", "step": step, "note": "torch.compile failed; training eagerly"})
+                    out = train_step(net, model, ema, opt, b, cfg, gen, step)
                 step += 1
                 batch_tok = int(train_ts.lengths[idx].sum()) * world  # from numpy: no device sync
                 n_tok += batch_tok

@@ -131,3 +131,17 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, color: str, title: str, y_tit
     fig.update_layout(title=title, barmode="group", xaxis={"title": x_title or axis_title(x), "type": "category"},
                       yaxis_title=y_title, legend_title=axis_title(color), **_LAYOUT)
     return fig
+
+
+def frontier(df: pd.DataFrame, y: str, title: str) -> go.Figure:
+    """Quality ``y`` (fraction → %) against kept molecules/s (log x), one marker series per row kind
+    (mode, knob, select) with the row label on hover."""
+    fig = go.Figure()
+    symbols = {"mode": "star", "knob": "circle", "select": "square"}
+    for kind, part in df.groupby("kind", sort=False):
+        fig.add_trace(go.Scatter(x=part["molecules_per_s"], y=100 * part[y], mode="markers", name=str(kind),
+                                 text=part["label"], hovertemplate="%{text}<br>%{x:.1f} mol/s, %{y:.1f}%",
+                                 marker={"symbol": symbols.get(kind, "circle"), "size": 14 if kind == "mode" else 9}))
+    fig.update_layout(title=title, xaxis={"title": "kept molecules / s (whole process, 2-core CPU)", "type": "log"},
+                      yaxis_title="%", **_LAYOUT)
+    return fig

@@ -116,11 +116,14 @@ def pick_molecule(ns: str, sources: tuple[str, ...] = SOURCES, default_smiles: s
         if source == "Upload XYZ/SDF":
             up = st.file_uploader(f"XYZ or SDF file (≤ {UPLOAD_MB} MB, explicit hydrogens, elements H C N O F)",
                                   type=["xyz", "sdf", "mol"], key=f"{ns}.upload", max_upload_size=UPLOAD_MB)
-            st.caption(f"A file over {UPLOAD_MB} MB is refused before it is sent: the uploader lists it in red "
-                       "(hover for the reason) and the file above it, if any, stays in use.")
+            st.caption(f"A file over {UPLOAD_MB} MB is refused by the browser before it is sent: the uploader "
+                       "lists it in red (hover for the reason). Streamlit does not tell the app about a refused "
+                       "file, so the file in use, and any message below, stay those of the earlier upload, "
+                       "named here.")
             if up is None:
                 st.info("Upload a file to continue.")
                 return None
+            st.caption(f"In use: **{up.name}** ({len(up.getvalue()) / 1024:.0f} KB).")
             try:
                 return _first(parse_upload(up.name, up.getvalue()))
             except MoleculeError as err:  # name the file: a refused upload leaves the earlier one in use

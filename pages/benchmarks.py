@@ -34,6 +34,9 @@ TABLES = {
                        "python benchmarks/model_card.py --log RUN_DIR/log.jsonl"),
     "app_timing": (f"{RESULTS}/app_timing.csv", ["measure", "seconds"],
                    "INERTIALAR_RECORD_TIMING=1 python -m pytest tests/test_browser.py"),
+    "sampler_frontier": (f"{RESULTS}/sampler_frontier.csv",
+                         ["kind", "label", "mol_stability", "valid_x_unique", "uniqueness", "atoms_w1",
+                          "molecules_per_s"], "python benchmarks/sampler_frontier.py"),
     "app_load": (f"{RESULTS}/app_load_summary.csv",
                  ["sessions", "app_p50_s", "app_p95_s", "first_frame_p50_s", "first_frame_p95_s", "errors",
                   "crosstalk_mismatches"],
@@ -187,17 +190,36 @@ def _plausibility(root: Path) -> None:
                f"are post-processed (MMFF94 / GFN2-xTB). Command: `{PLAUSIBILITY[1]}`.")
 
 
+def _frontier(df: pd.DataFrame) -> None:
+    st.caption("Every quality mode (stars), every sampler knob tried (circles, one setting changed from the "
+               "fast mode) and best-of-10 selection by each likelihood score (squares), unconditional, "
+               "1,000 molecules each; molecules/s counts every drawn molecule and the whole process. "
+               "Selection uses only the model's own likelihoods, never the metrics' bond tables or RDKit.")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(_charts.frontier(df, "mol_stability", "Molecule stability vs speed"), key="bench.frontier_mol")
+    c2.plotly_chart(_charts.frontier(df, "valid_x_unique", "Valid × unique vs speed"), key="bench.frontier_vxu")
+    shown = [c for c in ("kind", "label", "atom_stability", "mol_stability", "validity", "uniqueness",
+                         "valid_x_unique", "novelty", "mean_atoms", "atoms_w1", "posebusters_all_pass",
+                         "molecules_per_s", "hit_ether", "hit_nitrile", "hit_ketone") if c in df]
+    st.dataframe(df[shown].round(3), hide_index=True, key="bench.frontier_table")
+
+
 def render(root: Path = ROOT) -> None:
     """Model card and benchmark charts from the files under ``root`` (the repository by default)."""
     root = Path(root)
     st.title("Model & benchmarks")
-    tab_card, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
-        ["Model card", "Quality vs CFG", "Plausibility", "Distributions", "Speed", "Learning curve"])
+    tab_card, tab_frontier, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
+        ["Model card", "Sampler frontier", "Quality vs CFG", "Plausibility", "Distributions", "Speed",
+         "Learning curve"])
     with tab_card:
         if (root / MODEL_CARD).exists():
             st.markdown(demote_headings((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace")))
         else:
             st.info("No model card yet (assets/MODEL_CARD.md); it is written with the trained checkpoint.")
+    with tab_frontier:
+        df = read_table(root, "sampler_frontier")
+        if df is not None:
+            _frontier(df)
     with tab_quality:
         df = read_table(root, "quality_cfg")
         if df is not None:

@@ -15,9 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from inertialar.metrics import CLASH_DISTANCE, evaluate
+from inertialar.modes import mode_settings
 from inertialar.molecule import Molecule, parse_xyz, to_sdf, to_xyz
 from inertialar.plausibility import CHECKS, EDM_TERMS, check_molecules
-from inertialar.modes import mode_settings
 from inertialar.sampler import SampleSettings
 from pages import _checkpoint, _entry, _viewer
 from pages._analysis import (

@@ -17,9 +17,9 @@ import streamlit as st
 
 from inertialar.bonds import chemist_sdf
 from inertialar.frames import canonicalize
+from inertialar.modes import DEFAULT_MODE, MODES, describe_settings, frontier_row, mode_settings
 from inertialar.molecule import Molecule, to_xyz
 from inertialar.refine import METHODS, Refinement, RefineSettings, refine_all, summarize
-from inertialar.modes import DEFAULT_MODE, MODES, describe_settings, frontier_row, mode_settings
 from inertialar.sampler import SampleResult, SampleSettings
 from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
 from pages._analysis import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary

@@ -102,6 +102,23 @@ def test_generate_shows_one_viewer_with_every_step_as_a_frame(app):
     assert _srcdocs(app) == [html]
 
 
+def test_generate_offers_the_quality_modes_with_their_cost_and_uses_the_chosen_one(app):
+    from inertialar.modes import MODES, mode_settings
+
+    box = app.selectbox(key="gen.mode")
+    assert [o.split(" — ")[0] for o in box.options] == list(MODES) and box.value == "fast"
+    assert any("Mode **fast**" in c.value for c in app.caption)  # measured quality/cost, or "not measured yet"
+    box.set_value("best").run()
+    app.number_input(key="gen.n").set_value(2)
+    app.number_input(key="gen.seed").set_value(4)
+    app.button(key="gen.run").click().run()
+    _no_exception(app)
+    (gen,) = app.session_state["gen.results"].values()
+    want = mode_settings("best", n=2, seed=4)
+    assert gen.result.settings.mode == "best" and gen.result.drawn == 2 * want.oversample
+    assert any("best of 10 draws each (20 drawn)" in c.value for c in app.caption)
+
+
 def test_generate_refine_overlays_the_refined_pose_and_keeps_the_raw_player(app, monkeypatch):
     from inertialar import refine
 

@@ -152,10 +152,29 @@ def test_sample_writes_reproducible_molecules(tmp_path, tiny_checkpoint):
     assert sdf.read_text().count("$$$$") == 2
 
 
+def test_sample_modes_are_reproducible_and_flags_override_them(tmp_path, tiny_checkpoint):
+    texts = {}
+    for name, extra in (("best", []), ("best2", []), ("raw", []), ("fast_t", ["--temperature", "1.3"])):
+        mode = name.rstrip("2").split("_")[0]
+        out = tmp_path / f"{name}.xyz"
+        proc = run_cli("sample", "--mode", mode, "--n", "3", "--seed", "1", "--steps", "2", "--out", str(out),
+                       "--checkpoint", str(tiny_checkpoint), *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert f"mode {mode}" in proc.stderr
+        texts[name] = out.read_text()
+    assert "drawn" in run_cli("sample", "--mode", "best", "--n", "1", "--steps", "1", "--out",
+                              str(tmp_path / "b.xyz"), "--checkpoint", str(tiny_checkpoint)).stderr
+    assert texts["best"] == texts["best2"] and texts["best"] != texts["raw"]
+    fast = tmp_path / "fast.xyz"
+    run_cli("sample", "--n", "3", "--seed", "1", "--steps", "2", "--out", str(fast), "--checkpoint", str(tiny_checkpoint))
+    assert fast.read_text() != texts["fast_t"]  # --temperature overrides the mode's
+
+
 @pytest.mark.parametrize("flags", [
     ["--n", "-3"], ["--n", "abc"], ["--cfg-scale", "nan"], ["--cfg-scale", "inf"], ["--temperature", "-1"],
     ["--group", "unobtainium"], ["--no-group", "ketones"], ["--group", "ether", "--no-group", "ether"],
-    ["--steps", "0"], ["--batch-size", "0"],
+    ["--steps", "0"], ["--batch-size", "0"], ["--mode", "turbo"], ["--top-p", "2"], ["--oversample", "0"],
+    ["--rank", "validity"], ["--coord-draws", "0"], ["--sigma-max", "-1"], ["--redraws", "-2"],
 ])
 def test_sample_rejects_bad_flags(tmp_path, tiny_checkpoint, flags):
     proc = run_main("sample", "--out", str(tmp_path / "x.xyz"), "--checkpoint", str(tiny_checkpoint), *flags)

@@ -40,6 +40,7 @@ def test_modes_are_documented_presets_of_the_sample_settings():
             raw.oversample) == (1.0, 1.0, 1.0, 0.0, 0, 1, 1)  # the model's own distribution
     assert raw.sigma_max is None
     assert mode_settings("fast").oversample == 1  # fast never oversamples
+    assert mode_settings("fast") == SampleSettings()  # fast is the settings' own defaults
     assert mode_settings().mode == "fast"  # the default mode
     best = mode_settings("best")
     assert best.oversample > 1 or best.coord_draws > 1

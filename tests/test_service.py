@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from inertialar.frames import canonicalize
 from inertialar.diffusion import Guide
+from inertialar.frames import canonicalize
 from inertialar.sampler import REPRO_ATOL, Part, SampleResult, SampleSettings, sample, sample_parts, to_result
 from inertialar.service import SamplingService, ServiceFull
 

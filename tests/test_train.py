@@ -136,3 +136,53 @@ def test_augmentations_flip_whole_frames_and_jitter_only_the_context():
     ratio = flipped / coords  # (B, N, 3): one sign per molecule and axis
     assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio))
     assert 0.05 < (ctx - flipped).std() < 0.15  # context jittered by ~0.1 Å; targets clean
+
+
+def test_window_calibrates_then_trains_the_chosen_candidate(small_cache, tmp_path):
+    """The GPU window's calibration on the CPU (tiny data, seconds): every candidate measured with the
+    real step, one chosen by the size/epoch rule, trained with flips, and the choice recorded."""
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "inertialar", "window", "--minutes", "0.25", "--out", str(out),
+                           "--calibrate", "4", "--candidates", "32x1@640,48x2@1280", "--width", "32", "--depth", "2",
+                           "--heads", "2", "--batch-tokens", "640", "--warmup-steps", "5", "--flip-prob", "0.5",
+                           "--distance-kernel", "exact", "--limit-train", "200"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    cal = summary["calibration"]
+    assert [c["head_width"] for c in cal["candidates"]] == [32, 48]
+    assert all(c["tokens_per_s"] > 0 and c["steps"] > 0 for c in cal["candidates"])
+    model, meta = load_checkpoint(out / "ema_fp16.pt")
+    assert model.cfg.diffusion.width == cal["chosen"]["head_width"]
+    assert summary["train_config"]["flip_prob"] == 0.5
+    assert summary["train_config"]["batch_tokens"] == cal["chosen"]["batch_tokens"]
+
+
+def test_window_pick_rule_prefers_the_widest_head_that_trains_enough():
+    from inertialar.window import MIN_EPOCHS, parse_candidates, pick
+
+    rows = [dict(c, parameters=5e6, tokens_per_s=s) for c, s in
+            zip(parse_candidates("1024x6@65536+compile,1024x4@32768,640x4@32768"), (1e6, 2e6, 3e6))]
+    per_epoch = 1_800_000  # QM9's training split in tokens
+    assert pick(rows, 540, per_epoch)["head_depth"] == 6  # 300 epochs: the widest head
+    assert pick(rows, 120, per_epoch)["head_depth"] == 4  # 1024x6 would get 67 epochs, 1024x4 133
+    slow = pick([dict(r, tokens_per_s=1.0) for r in rows], 540, per_epoch)
+    assert slow["tokens_per_s"] == 1.0 and MIN_EPOCHS > 0  # none trains enough: the fastest
+    too_big = pick([dict(r, parameters=5e7) for r in rows], 540, per_epoch)
+    assert too_big is not None
+    with pytest.raises(ValueError, match="WIDTHxDEPTH"):
+        parse_candidates("wide")
+
+
+def test_checkpoint_split_into_parts_loads_by_its_name(tmp_path, tiny_model):
+    from inertialar.checkpoint import save_checkpoint
+    from inertialar.window import split_file
+
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, tiny_model, {"steps": 1})
+    parts = split_file(path, 20_000)
+    assert len(parts) >= 2 and not path.exists()
+    model, meta = load_checkpoint(path)
+    assert meta["steps"] == 1
+    torch.testing.assert_close(model.state_dict(), tiny_model.state_dict())
