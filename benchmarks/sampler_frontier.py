@@ -165,6 +165,8 @@ def write(rows: list[dict], args, meta: dict, startup: float) -> None:
              f"--group-n {args.group_n}` on {platform.machine()} × {runtime.threads()} threads "
              f"({meta.get('epochs', 0):.1f}-epoch checkpoint). Unconditional, {args.n} molecules per row, every "
              f"drawn molecule counted in molecules/s (whole process: start-up {startup:.1f} s included).",
+             *([f"Rows re-measured by this run (`--only {' '.join(args.only)}`); the others come from the run "
+                "before it, same command."] if args.only else []),
              "Modes: " + "; ".join(f"**{m.name}**: {m.summary}" for m in MODES.values()) + ".", "",
              "| kind | row | atom | mol | valid | unique | V×U | novel | mean atoms | W1 atoms | PB all-pass | mol/s "
              "| ether | nitrile | ketone |", "|" + "---|" * 15]
