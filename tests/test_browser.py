@@ -256,7 +256,8 @@ def test_an_upload_over_the_limit_is_refused_and_the_error_names_the_file_in_use
     big = b"1\n\nC 0 0 0\n" + b" " * (6 * 2**20)
     upload.set_input_files(files=[{"name": "big.xyz", "mimeType": "chemical/x-xyz", "buffer": big}])
     page.get_by_text("File must be 5.0MB or smaller").wait_for(timeout=30_000)
-    assert page.get_by_text("is refused before it is sent").count() == 1
+    assert page.get_by_text("is refused by the browser before it is sent").count() == 1
+    assert page.get_by_text("In use: bad.xyz").count() == 1  # the message below belongs to the named file
     assert page.locator("[data-testid=stException]").count() == 0
 
 
