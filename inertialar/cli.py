@@ -168,14 +168,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_window(args) -> int:
-    from inertialar.window import parse_candidates, run_window
+    from inertialar.window import CANDIDATES, parse_candidates, run_window
 
     cfg = _train_config(args)
     cfg.warmup_steps = args.warmup_steps
     if not args.run_dir:
         cfg.run_dir = str(Path(args.out) / "state")
     summary = run_window(cfg, args.minutes, args.out, max_file_mb=args.max_file_mb, calibrate_s=args.calibrate,
-                         scale_lr=args.lr is None, candidates=parse_candidates(args.candidates))
+                         scale_lr=args.lr is None,
+                         candidates=CANDIDATES if args.candidates is None else parse_candidates(args.candidates))
     if summary.get("calibration"):
         chosen = summary["calibration"]["chosen"]
         print(f"calibration: chose head {chosen['head_width']}×{chosen['head_depth']}, {chosen['batch_tokens']} tokens, "
@@ -333,8 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--calibrate", type=float, default=0.0,
                    help="seconds (of --minutes) spent measuring the candidate head/batch/compile configurations "
                         "before training the chosen one; 0 = train the flags' model")
-    w.add_argument("--candidates", default="1024x6@65536+compile,1024x4@32768,640x4@32768",
-                   help="calibration candidates: head WIDTHxDEPTH@BATCH_TOKENS[+compile], comma-separated")
+    w.add_argument("--candidates", default=None,
+                   help="calibration candidates: head WIDTHxDEPTH@BATCH_TOKENS[+compile], comma-separated "
+                        "(default: inertialar.window.CANDIDATES, 1024x6@65536+compile,1024x4@32768,640x4@32768)")
     _training_flags(w, batch_tokens=16384)
     w.set_defaults(func=cmd_window, epochs=1e6, max_minutes=None, resume=False)
 

@@ -160,7 +160,9 @@ def test_window_calibrates_then_trains_the_chosen_candidate(small_cache, tmp_pat
 
 
 def test_window_pick_rule_prefers_the_widest_head_that_trains_enough():
-    from inertialar.window import MIN_EPOCHS, parse_candidates, pick
+    from inertialar.window import CANDIDATES, MIN_EPOCHS, parse_candidates, pick
+
+    assert parse_candidates("1024x6@65536+compile,1024x4@32768,640x4@32768") == CANDIDATES  # the README's text
 
     rows = [dict(c, parameters=5e6, tokens_per_s=s) for c, s in
             zip(parse_candidates("1024x6@65536+compile,1024x4@32768,640x4@32768"), (1e6, 2e6, 3e6))]
