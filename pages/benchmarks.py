@@ -236,9 +236,11 @@ def render(root: Path = ROOT) -> None:
         df = read_table(root, "sample_speed")
         if df is not None:
             per = speed_per_config(df)
-            st.plotly_chart(_charts.grouped_bars(per, "batch_size", "molecules_per_s", "device",
+            per["configuration"] = [f"batch {b}, {k} steps, n {n}" for b, k, n in
+                                    zip(per["batch_size"], per["steps"], per["n"])]
+            st.plotly_chart(_charts.grouped_bars(per, "configuration", "molecules_per_s", "device",
                                                  "Sampling speed (mean of repeated runs, ± std)", "molecules / s",
-                                                 error="std"), key="bench.speed")
+                                                 x_title="configuration", error="std"), key="bench.speed")
             st.caption("One bar per configuration (device, molecules, batch size, Heun steps): the mean of its "
                        "runs; every run is listed below.")
             st.dataframe(per, hide_index=True, key="bench.speed_mean")

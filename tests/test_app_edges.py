@@ -53,7 +53,8 @@ def test_speed_chart_shows_the_mean_of_repeated_runs_not_their_sum(tmp_path):
     res.mkdir(parents=True)
     (res / "sample_speed.csv").write_text("device,n,batch_size,steps,seconds,molecules_per_s\n"
                                           "cpu,1000,500,18,15.7,63.71\ncpu,1000,500,18,16.32,61.26\n"
-                                          "cpu,1000,500,18,15.34,65.19\ncpu,1000,100,18,20,50.0\n")
+                                          "cpu,1000,500,18,15.34,65.19\ncpu,1000,100,18,20,50.0\n"
+                                          "cpu,1000,500,12,10,100.0\n")  # same batch, other steps: its own bar
 
     def page(root):
         from pages import benchmarks
@@ -65,8 +66,8 @@ def test_speed_chart_shows_the_mean_of_repeated_runs_not_their_sum(tmp_path):
     assert not at.exception
     (spec,) = _charts_of(at)
     (bars,) = spec["data"]
-    assert sorted(_values(bars["y"])) == pytest.approx([50.0, (63.71 + 61.26 + 65.19) / 3], abs=0.01)
-    assert spec["layout"]["xaxis"]["title"]["text"] == "batch size (molecules)"
+    assert sorted(_values(bars["y"])) == pytest.approx([50.0, (63.71 + 61.26 + 65.19) / 3, 100.0], abs=0.01)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "configuration"
     with pytest.raises(ValueError, match="aggregate repeated rows"):
         _charts.grouped_bars(pd.read_csv(res / "sample_speed.csv"), "batch_size", "molecules_per_s", "device", "t", "y")
 
