@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inertialar.data import load_qm9_raw, split_rows  # noqa: E402
+from inertialar.datasets.qm9 import load_qm9_raw, split_rows  # noqa: E402
 from inertialar.frames import canonicalize, random_pose, same_sequence, tokens_changed  # noqa: E402
 from inertialar.molecule import Molecule  # noqa: E402
 

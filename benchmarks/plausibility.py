@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inertialar.data import load_qm9_raw, split_rows  # noqa: E402
+from inertialar.datasets.qm9 import load_qm9_raw, split_rows  # noqa: E402
 from inertialar.molecule import read_molecules, to_xyz, write_text  # noqa: E402
 from inertialar.plausibility import CHECKS  # noqa: E402
 from inertialar.refine import RefineSettings, refine_all, summarize  # noqa: E402

@@ -118,7 +118,7 @@ class BatchRows:
         for p in parts:
             s = p.settings
             groups.append(_group_states(tuple(model.cfg.groups), s).expand(p.count, -1))
-            types, coords = (molecule_to_tokens(s.prefix) if s.prefix is not None
+            types, coords = (molecule_to_tokens(s.prefix, model.cfg.elements) if s.prefix is not None
                              else (np.zeros(0, np.int64), np.zeros((0, 3))))
             n_pre.append(torch.full((p.count,), len(types), dtype=torch.long))
             pre_t.append(torch.as_tensor(types, dtype=torch.long).expand(p.count, -1))

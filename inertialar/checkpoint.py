@@ -24,6 +24,7 @@ from inertialar.model import InertialAR, ModelConfig
 FORMAT = "inertialar-checkpoint"
 VERSION = 1
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "inertialar_qm9.pt"
+MOSES_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("inertialar_moses.pt")  # drug-like (MOSES, MMFF94 conformers)
 
 
 class CheckpointError(ValueError):

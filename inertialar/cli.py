@@ -109,20 +109,41 @@ def cmd_groups(args) -> int:
 def cmd_data(args) -> int:
     from inertialar.data import pack, prepare
 
+    dataset = args.dataset or "qm9"
     if args.action == "pack":
         if not args.dest:
             raise UsageError("data pack needs --dest FOLDER")
-        for path in pack(args.dest):
-            print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+        try:
+            for path in pack(args.dest, dataset):
+                print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
         return 0
-    paths = prepare(workers=args.workers, force=args.force)
+    if dataset == "qm9" and (args.n is not None or args.smiles is not None):
+        raise UsageError("--n and --smiles apply to --dataset moses only")
+    options = {} if dataset == "qm9" else {"n": args.n, "smiles_file": args.smiles}
+    try:
+        paths = prepare(dataset, workers=args.workers, force=args.force, **options)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
     for split, path in paths.items():
         print(f"{split:6s} {path}")
+    if dataset == "moses":
+        from inertialar.datasets.moses import build_report
+
+        report = build_report()
+        for split, row in report["splits"].items():
+            reasons = ", ".join(f"{k} {v}" for k, v in row["failures"].items()) or "none"
+            print(f"{split:6s} {row['built']:,} of {row['requested']:,} built; {row['failed']:,} failed ({reasons}); "
+                  f"largest {row['max_atoms']} atoms")
+        print(f"wall time this run {report['wall_s_this_run']:.0f} s ({report['workers']} workers)")
     return 0
 
 
 def _train_config(args):
     """TrainConfig from the flags shared by ``train`` and ``window`` (model size from --init if given)."""
+    from inertialar.data import longest_molecule, sequence_length
+    from inertialar.datasets import get_dataset
     from inertialar.model import ModelConfig
     from inertialar.train import TrainConfig, scaled_lr
     from inertialar.transformer import BackboneConfig
@@ -136,14 +157,22 @@ def _train_config(args):
         from inertialar.checkpoint import read_payload
 
         model = ModelConfig.from_dict(read_payload(args.init)["config"])
+        if args.dataset not in (None, model.dataset):
+            raise UsageError(f"--init {args.init} was trained on {model.dataset}, not --dataset {args.dataset}")
     else:
         head_dim = args.width // args.heads
         rope_heads = args.heads // 2 if args.rope_heads is None else args.rope_heads
         if not 0 <= rope_heads <= args.heads:
             raise UsageError(f"--rope-heads must be between 0 and --heads ({args.heads})")
-        model = ModelConfig(backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads,
-                                                    rope_heads=rope_heads, distance_kernel=args.distance_kernel,
-                                                    rope_pairs_per_axis=min(5, head_dim // 6)))
+        spec = get_dataset(args.dataset or "qm9")
+        try:
+            max_atoms = sequence_length(longest_molecule(spec, args.data)) - 1
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from None
+        model = ModelConfig.for_dataset(
+            spec, max_atoms, backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads,
+                                                     rope_heads=rope_heads, distance_kernel=args.distance_kernel,
+                                                     rope_pairs_per_axis=min(5, head_dim // 6)))
         model.diffusion.width, model.diffusion.depth = args.head_width, args.head_depth
     cfg = TrainConfig(model=model, epochs=args.epochs, max_minutes=args.max_minutes, batch_tokens=args.batch_tokens,
                       device=args.device, seed=args.seed, init_from=args.init, eval_every_minutes=args.eval_every,
@@ -217,7 +246,7 @@ def cmd_sample(args) -> int:
         if not torch.cuda.is_available():
             raise UsageError("--device cuda asked for, but CUDA is not available")
     model, _ = load_checkpoint(args.checkpoint, device=args.device)
-    settings.validate(model.cfg.max_atoms)
+    settings.validate(model.cfg.max_atoms, model.cfg.groups, model.cfg.elements)
     with tqdm(total=100, desc="sampling", unit="%", file=sys.stderr) as bar:
         def progress(frac: float) -> None:
             bar.update(round(frac * 100) - bar.n)
@@ -287,6 +316,8 @@ def _training_flags(t: argparse.ArgumentParser, batch_tokens: int) -> None:
     t.add_argument("--jitter", type=_finite, default=0.0, help="augmentation: noise (Å) on context coordinates")
     t.add_argument("--limit-train", type=_positive_int, default=None)
     t.add_argument("--data", default=None, help="read split caches from this folder (from data pack)")
+    t.add_argument("--dataset", choices=["qm9", "moses"], default=None,
+                   help="training data (default qm9, or --init's dataset)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu")
 
@@ -311,9 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("groups", help="functional-group names and SMARTS")
     g.set_defaults(func=cmd_groups)
 
-    d = sub.add_parser("data", help="QM9 data")
+    d = sub.add_parser("data", help="datasets: QM9, drug-like (MOSES, MMFF94 conformers)")
     d.add_argument("action", choices=["prepare", "pack"], help="prepare: build the cache; pack: compressed "
                    "train + valid copies in --dest (to travel to a GPU machine)")
+    d.add_argument("--dataset", choices=["qm9", "moses"], default=None, help="default qm9")
+    d.add_argument("--n", type=_positive_int, default=None,
+                   help="moses: training molecules (valid and test get n/10 each; default 50,000)")
+    d.add_argument("--smiles", default=None, help="moses: build from this SMILES file (one per line) instead")
     d.add_argument("--dest", default=None, help="folder for data pack")
     d.add_argument("--workers", type=_positive_int, default=2)
     d.add_argument("--force", action="store_true", help="rebuild even if cached")

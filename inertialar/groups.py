@@ -1,7 +1,10 @@
-"""The 19 QM9 functional groups used for conditioning and for controllable-generation hit rates.
+"""Functional groups used for conditioning and for controllable-generation hit rates.
 
-Definitions follow the InertialAR reference code's SMARTS (binary presence), matched on
-molecules parsed from SMILES with implicit hydrogens. ``aromatic_ring`` has no SMARTS there:
+The 19 QM9 groups follow the InertialAR reference code's SMARTS (binary presence), matched on
+molecules parsed from SMILES with implicit hydrogens. Drug-like datasets add groups common in
+medicinal chemistry, with the standard SMARTS of Daylight's SMARTS examples (sulfonamide,
+sulfone, thioether, halides, urea, carbamate) and ring SMILES (thiophene, piperidine,
+piperazine, morpholine); ``DRUG_GROUP_NAMES`` is the QM9 list plus these, in that order. ``aromatic_ring`` has no SMARTS there:
 it means an aromatic ring (every ring bond aromatic) other than a benzene ring (six aromatic
 carbons), e.g. pyridine, furan, pyrrole, imidazole.
 """
@@ -18,6 +21,11 @@ GROUP_NAMES: tuple[str, ...] = (
     "ketone", "carboxylic_acid", "ester", "primary_amine", "secondary_amine", "tertiary_amine",
     "amide", "nitrile", "nitro", "fluoroalkyl", "fluoroaryl",
 )
+DRUG_EXTRA_GROUPS: tuple[str, ...] = (
+    "sulfonamide", "sulfone", "thioether", "aryl_halide", "alkyl_halide", "urea", "carbamate",
+    "thiophene", "piperidine", "piperazine", "morpholine",
+)
+DRUG_GROUP_NAMES: tuple[str, ...] = GROUP_NAMES + DRUG_EXTRA_GROUPS
 
 # SMARTS per group; a group is present if any of its patterns matches.
 _PATTERNS: dict[str, tuple[str, ...]] = {
@@ -39,13 +47,24 @@ _PATTERNS: dict[str, tuple[str, ...]] = {
     "nitro": ("[N+](=O)[O-]",),
     "fluoroalkyl": ("[F][CX4]",),
     "fluoroaryl": ("[F]c",),
+    "sulfonamide": ("[SX4](=[OX1])(=[OX1])[NX3]",),
+    "sulfone": ("[#6][SX4](=[OX1])(=[OX1])[#6]",),
+    "thioether": ("[#6][SX2][#6]",),
+    "aryl_halide": ("c[F,Cl,Br,I]",),
+    "alkyl_halide": ("[CX4][Cl,Br,I]",),
+    "urea": ("[NX3]C(=O)[NX3]",),
+    "carbamate": ("[NX3]C(=O)O[#6]",),
+    "thiophene": ("c1ccsc1",),
+    "piperidine": ("C1CCNCC1",),
+    "piperazine": ("C1CNCCN1",),
+    "morpholine": ("C1COCCN1",),
 }
 _AROMATIC_RING_TEXT = "aromatic ring that is not a benzene ring (not six aromatic carbons)"
 
 # Human-readable pattern per group, for listings (CLI, app).
 GROUP_SMARTS: dict[str, str] = {
     name: _AROMATIC_RING_TEXT if name == "aromatic_ring" else " or ".join(_PATTERNS[name])
-    for name in GROUP_NAMES
+    for name in DRUG_GROUP_NAMES
 }
 
 _compiled: dict[str, tuple] | None = None  # name -> compiled RDKit query mols, built on first use
@@ -91,18 +110,18 @@ def detect_groups(smiles: str | None) -> frozenset[str]:
     return frozenset(found)
 
 
-def group_vector(smiles: str | None) -> np.ndarray:
-    """(19,) bool presence of each group, in GROUP_NAMES order."""
+def group_vector(smiles: str | None, names: tuple[str, ...] = GROUP_NAMES) -> np.ndarray:
+    """(G,) bool presence of each group of ``names`` (default the 19 QM9 groups), in that order."""
     found = detect_groups(smiles)
-    return np.array([name in found for name in GROUP_NAMES], dtype=bool)
+    return np.array([name in found for name in names], dtype=bool)
 
 
-def check_group_names(names: Iterable[str] | str) -> list[str]:
-    """``names`` as a list, or ValueError naming the first unknown group and the valid ones."""
+def check_group_names(names: Iterable[str] | str, valid: tuple[str, ...] = DRUG_GROUP_NAMES) -> list[str]:
+    """``names`` as a list, or ValueError naming the first group not in ``valid`` and the valid ones."""
     names = [names] if isinstance(names, str) else list(names)
     for name in names:
-        if name not in GROUP_NAMES:
-            raise ValueError(f"unknown functional group {name!r}; valid groups: {', '.join(GROUP_NAMES)}")
+        if name not in valid:
+            raise ValueError(f"unknown functional group {name!r}; valid groups: {', '.join(valid)}")
     return names
 
 

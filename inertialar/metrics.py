@@ -1,4 +1,5 @@
-"""EDM's QM9 evaluation: bond orders from distances, stability, validity, uniqueness, novelty.
+"""EDM's evaluation (QM9 and GEOM protocols): bond orders from distances, stability, validity,
+uniqueness, novelty.
 
 Follows e3_diffusion_for_molecules (``qm9/bond_analyze.py``, ``qm9/analyze.py``,
 ``qm9/rdkit_functions.py``):
@@ -6,9 +7,15 @@ Follows e3_diffusion_for_molecules (``qm9/bond_analyze.py``, ``qm9/analyze.py``,
 * Bond orders come from interatomic distances in pm against tables of typical lengths.
   A pair bonds if ``d < single + 10``; the bond is double if also ``d < double + 5``; triple if
   also ``d < triple + 3`` (strict ``<``; a step is only taken when the pair has an entry in
-  that table, e.g. C–F never becomes double).
-* An atom is stable iff its bond orders sum to its valence (H 1, C 4, N 3, O 2, F 1); a
-  molecule is stable iff all its atoms are. Atom stability is pooled over all atoms.
+  that table, e.g. C–F never becomes double). EDM's GEOM evaluation (``geom_predictor``) is the
+  same rule with pairs missing from the single-bond table never bonding, which is what the
+  tables below do for every pair; for H C N O F molecules both protocols agree. EDM lists C=S
+  (160 pm) under C only, so its result for a C–S pair depends on which atom comes first; here
+  every table is symmetric, so the answer never depends on atom order.
+* An atom is stable iff its bond orders sum to an allowed valence (EDM's ``allowed_bonds``:
+  H 1, C 4, N 3, O 2, F 1, S 4, Cl 1, Br 1, P 3 or 5, …); a molecule is stable iff all its atoms
+  are. Atom stability is pooled over all atoms. ``RELAXED_VALENCES`` (S 2, 4 or 6, as later
+  work allows) is a second, labelled variant, never the reference.
 * Validity: an RDKit molecule with these bonds must pass ``SanitizeMol`` as a whole; the
   SMILES of a valid molecule is that of its largest fragment (most atoms, H included).
 
@@ -20,46 +27,72 @@ novelty counts are the same as with H-explicit SMILES.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-from inertialar.molecule import ELEMENTS, Molecule, to_rdkit
+from inertialar.molecule import Molecule, to_rdkit
 
-# Typical bond lengths in pm (EDM bond_analyze.py, restricted to H C N O F); symmetric.
+# Typical bond lengths in pm (EDM bond_analyze.py ``bonds1/2/3``); symmetric, each pair once.
 SINGLE_PM: dict[tuple[str, str], float] = {
-    ("H", "H"): 74, ("H", "C"): 109, ("H", "N"): 101, ("H", "O"): 96, ("H", "F"): 92,
-    ("C", "C"): 154, ("C", "N"): 147, ("C", "O"): 143, ("C", "F"): 135,
-    ("N", "N"): 145, ("N", "O"): 140, ("N", "F"): 136,
-    ("O", "O"): 148, ("O", "F"): 142, ("F", "F"): 142,
+    ("H", "H"): 74, ("H", "C"): 109, ("H", "N"): 101, ("H", "O"): 96, ("H", "F"): 92, ("H", "B"): 119,
+    ("H", "Si"): 148, ("H", "P"): 144, ("H", "As"): 152, ("H", "S"): 134, ("H", "Cl"): 127, ("H", "Br"): 141,
+    ("H", "I"): 161,
+    ("C", "C"): 154, ("C", "N"): 147, ("C", "O"): 143, ("C", "F"): 135, ("C", "Si"): 185, ("C", "P"): 184,
+    ("C", "S"): 182, ("C", "Cl"): 177, ("C", "Br"): 194, ("C", "I"): 214,
+    ("N", "N"): 145, ("N", "O"): 140, ("N", "F"): 136, ("N", "Cl"): 175, ("N", "Br"): 214, ("N", "S"): 168,
+    ("N", "I"): 222, ("N", "P"): 177,
+    ("O", "O"): 148, ("O", "F"): 142, ("O", "Br"): 172, ("O", "S"): 151, ("O", "P"): 163, ("O", "Si"): 163,
+    ("O", "Cl"): 164, ("O", "I"): 194,
+    ("F", "F"): 142, ("F", "S"): 158, ("F", "Si"): 160, ("F", "Cl"): 166, ("F", "Br"): 178, ("F", "P"): 156,
+    ("F", "I"): 187,
+    ("B", "Cl"): 175,
+    ("Si", "Si"): 233, ("Si", "S"): 200, ("Si", "Cl"): 202, ("Si", "Br"): 215, ("Si", "I"): 243,
+    ("Cl", "Cl"): 199, ("Cl", "P"): 203, ("Cl", "S"): 207, ("Cl", "Br"): 214,
+    ("S", "S"): 204, ("S", "Br"): 225, ("S", "P"): 210, ("S", "I"): 234,
+    ("Br", "Br"): 228, ("Br", "P"): 222,
+    ("P", "P"): 221,
+    ("I", "I"): 266,
 }
 DOUBLE_PM: dict[tuple[str, str], float] = {
-    ("C", "C"): 134, ("C", "N"): 129, ("C", "O"): 120, ("N", "N"): 125, ("N", "O"): 121, ("O", "O"): 121,
+    ("C", "C"): 134, ("C", "N"): 129, ("C", "O"): 120, ("C", "S"): 160, ("N", "N"): 125, ("N", "O"): 121,
+    ("O", "O"): 121, ("O", "P"): 150, ("P", "S"): 186,
 }
 TRIPLE_PM: dict[tuple[str, str], float] = {("C", "C"): 120, ("C", "N"): 116, ("C", "O"): 113, ("N", "N"): 110}
 MARGINS_PM: tuple[float, float, float] = (10.0, 5.0, 3.0)  # single, double, triple
-VALENCE: dict[str, int] = {"H": 1, "C": 4, "N": 3, "O": 2, "F": 1}
+# EDM's allowed_bonds (the reference for QM9 and GEOM); an atom is stable at any listed valence.
+VALENCES: dict[str, tuple[int, ...]] = {
+    "H": (1,), "C": (4,), "N": (3,), "O": (2,), "F": (1,), "B": (3,), "Al": (3,), "Si": (4,), "P": (3, 5),
+    "S": (4,), "Cl": (1,), "As": (3,), "Br": (1,), "I": (1,), "Hg": (1, 2), "Bi": (3, 5),
+}
+RELAXED_VALENCES: dict[str, tuple[int, ...]] = {**VALENCES, "S": (2, 4, 6)}  # a labelled variant only
+TABLE_ELEMENTS: tuple[str, ...] = tuple(dict.fromkeys(e for pair in SINGLE_PM for e in pair))
 CLASH_DISTANCE = 0.9  # Å; closer pairs are reported by diagnose()
 
 
 def _threshold_table(lengths: dict[tuple[str, str], float], margin: float) -> np.ndarray:
-    """(E, E) thresholds in pm indexed like ELEMENTS; -inf where the table has no entry."""
-    table = np.full((len(ELEMENTS), len(ELEMENTS)), -np.inf)
+    """(E + 1, E + 1) thresholds in pm indexed like TABLE_ELEMENTS (last row/column: any element
+    without an entry); -inf where the table has no entry."""
+    size = len(TABLE_ELEMENTS) + 1
+    table = np.full((size, size), -np.inf)
     for (a, b), length in lengths.items():
-        i, j = ELEMENTS.index(a), ELEMENTS.index(b)
+        i, j = TABLE_ELEMENTS.index(a), TABLE_ELEMENTS.index(b)
         table[i, j] = table[j, i] = length + margin
     return table
 
 
-# (3, E, E): thresholds for order 1, 2, 3. "No entry" is -inf so that `d < thr` is never true.
+# (3, E + 1, E + 1): thresholds for order 1, 2, 3. "No entry" is -inf so that `d < thr` is never true.
 _THRESHOLDS_PM = np.stack([
     _threshold_table(SINGLE_PM, MARGINS_PM[0]),
     _threshold_table(DOUBLE_PM, MARGINS_PM[1]),
     _threshold_table(TRIPLE_PM, MARGINS_PM[2]),
 ])
-_VALENCE_BY_INDEX = np.array([VALENCE[e] for e in ELEMENTS])  # (E,)
+_TABLE_INDEX = {e: k for k, e in enumerate(TABLE_ELEMENTS)}
 
 
 def _element_indices(mol: Molecule) -> np.ndarray:
-    return np.array([ELEMENTS.index(e) for e in mol.elements], dtype=np.int64)  # (N,)
+    """(N,) rows of the threshold tables (elements without an entry share the last row)."""
+    return np.array([_TABLE_INDEX.get(e, len(TABLE_ELEMENTS)) for e in mol.elements], dtype=np.int64)
 
 
 def distances(mol: Molecule) -> np.ndarray:
@@ -86,14 +119,32 @@ def atom_valence_sums(mol: Molecule, bonds: np.ndarray | None = None) -> np.ndar
     return bonds.sum(1)
 
 
-def allowed_valences(mol: Molecule) -> np.ndarray:
-    """(N,) the valence each atom must reach to be stable."""
-    return _VALENCE_BY_INDEX[_element_indices(mol)]
+@lru_cache(maxsize=64)
+def _allowed_row(element: str, valences: tuple[tuple[str, tuple[int, ...]], ...]) -> tuple[int, ...]:
+    return dict(valences).get(element, ())
 
 
-def stability(mol: Molecule, bonds: np.ndarray | None = None) -> tuple[int, int, bool]:
-    """(stable atoms, atoms, molecule stable) under EDM's bond rule."""
-    stable = atom_valence_sums(mol, bonds) == allowed_valences(mol)  # (N,) bool
+def _allowed(mol: Molecule, valences: dict[str, tuple[int, ...]]) -> list[tuple[int, ...]]:
+    key = tuple(sorted(valences.items()))
+    return [_allowed_row(e, key) for e in mol.elements]
+
+
+def allowed_valences(mol: Molecule, valences: dict[str, tuple[int, ...]] = VALENCES) -> np.ndarray:
+    """(N,) the (lowest) valence each atom must reach to be stable; 0 for an element EDM lists none for."""
+    return np.array([v[0] if v else 0 for v in _allowed(mol, valences)], dtype=np.int64)
+
+
+def stable_atoms(mol: Molecule, bonds: np.ndarray | None = None,
+                 valences: dict[str, tuple[int, ...]] = VALENCES) -> np.ndarray:
+    """(N,) bool: the atom's bond-order sum is one of its allowed valences."""
+    sums = atom_valence_sums(mol, bonds)
+    return np.array([int(s) in v for s, v in zip(sums, _allowed(mol, valences), strict=True)], dtype=bool)
+
+
+def stability(mol: Molecule, bonds: np.ndarray | None = None,
+              valences: dict[str, tuple[int, ...]] = VALENCES) -> tuple[int, int, bool]:
+    """(stable atoms, atoms, molecule stable) under EDM's bond rule and ``valences``."""
+    stable = stable_atoms(mol, bonds, valences)  # (N,) bool
     n_stable = int(stable.sum())
     return n_stable, len(mol), n_stable == len(mol)
 
@@ -198,7 +249,7 @@ def diagnose(mol: Molecule) -> list[dict]:
     bonds = bond_orders(mol)
     reasons: list[dict] = []
     sums, allowed = atom_valence_sums(mol, bonds), allowed_valences(mol)
-    for i in np.flatnonzero(sums != allowed):
+    for i in np.flatnonzero(~stable_atoms(mol, bonds)):
         reasons.append({"kind": "valence", "atom": int(i), "element": mol.elements[i],
                         "bond_sum": int(sums[i]), "allowed": int(allowed[i])})
     labels = fragment_labels(bonds)

@@ -1,7 +1,7 @@
 """InertialAR: condition token + canonical atom tokens → next atom type, then its coordinates.
 
 Sequence ``[condition, atom_1 … atom_N]`` in, one prediction per position out: the hidden state
-z_t predicts the type of token t+1 (H C N O F or EOS, cross-entropy), and z_t plus an embedding
+z_t predicts the type of token t+1 (one of the dataset's elements or EOS, cross-entropy), and z_t plus an embedding
 of that type condition the diffusion head that produces token t+1's (x, y, z) in Å
 (hierarchical prediction, InertialAR §3). The condition token sums one embedding per functional
 group in state unspecified / absent / present; training drops labels to unspecified so that one
@@ -18,9 +18,9 @@ from torch.nn import functional as F
 
 from inertialar.diffusion import DiffusionConfig, DiffusionHead
 from inertialar.georope import fourier_features
+from inertialar.datasets import QM9_ELEMENTS, DatasetSpec, get_dataset
 from inertialar.groups import GROUP_NAMES
-from inertialar.molecule import ELEMENTS
-from inertialar.tokenizer import EOS, VOCAB
+from inertialar.tokenizer import vocabulary
 from inertialar.transformer import Backbone, BackboneConfig, KVCache
 
 UNSPECIFIED, ABSENT, PRESENT = 0, 1, 2  # functional-group condition states
@@ -29,17 +29,41 @@ N_COORD_FREQS = 6
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild the model (stored in every checkpoint)."""
+    """Everything needed to rebuild the model (stored in every checkpoint): the dataset it was
+    trained on and its type vocabulary travel with the sizes, so a checkpoint describes itself
+    (checkpoints written before these fields existed are QM9's, the defaults)."""
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     groups: tuple[str, ...] = GROUP_NAMES
     ce_weight: float = 0.2
     diffusion_weight: float = 0.8
+    dataset: str = "qm9"
+    elements: tuple[str, ...] = QM9_ELEMENTS  # token order; EOS is index len(elements)
 
     @property
     def max_atoms(self) -> int:
         return self.backbone.max_len - 1
+
+    @property
+    def eos(self) -> int:
+        return len(self.elements)
+
+    @property
+    def vocab(self) -> tuple[str, ...]:
+        return vocabulary(self.elements)
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return get_dataset(self.dataset)
+
+    @classmethod
+    def for_dataset(cls, spec: DatasetSpec, max_atoms: int | None = None, **kwargs) -> ModelConfig:
+        """A config whose vocabulary, groups and length are the dataset's (``max_atoms`` from the
+        data if given, else the spec's cap); ``backbone``/``diffusion`` etc. pass through."""
+        cfg = cls(dataset=spec.name, elements=spec.elements, groups=spec.groups, **kwargs)
+        cfg.backbone.max_len = (spec.max_atoms if max_atoms is None else max_atoms) + 1
+        return cfg
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,14 +89,14 @@ class InertialAR(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = cfg.backbone.width
-        self.type_in = nn.Embedding(len(ELEMENTS), w)
+        self.type_in = nn.Embedding(len(cfg.elements), w)
         self.coord_in = nn.Linear(3 + 2 * 3 * N_COORD_FREQS, w)
         self.pos_in = nn.Embedding(cfg.backbone.max_len, w)
         self.cond_base = nn.Parameter(torch.zeros(w))
         self.cond_groups = nn.Embedding(3 * len(cfg.groups), w)
         self.backbone = Backbone(cfg.backbone)
-        self.type_head = nn.Linear(w, len(VOCAB))
-        self.next_type = nn.Embedding(len(ELEMENTS), w)  # the chosen type, for the coordinate head
+        self.type_head = nn.Linear(w, len(cfg.vocab))
+        self.next_type = nn.Embedding(len(cfg.elements), w)  # the chosen type, for the coordinate head
         self.diffusion = DiffusionHead(cfg.diffusion, w)
         self.apply(self._init)
 
@@ -111,7 +135,7 @@ class InertialAR(nn.Module):
         t = torch.arange(T, device=types.device).unsqueeze(0)  # (1, T)
         n = lengths.unsqueeze(1)
         padded_types = F.pad(types, (0, 1))  # (B, T): token t+1's type at position t
-        target = torch.where(t < n, padded_types, torch.full_like(padded_types, EOS))
+        target = torch.where(t < n, padded_types, torch.full_like(padded_types, self.cfg.eos))
         target = torch.where(t <= n, target, torch.full_like(target, -100))
         ce = F.cross_entropy(self.type_head(z).flatten(0, 1), target.flatten(), ignore_index=-100)
 

@@ -16,7 +16,14 @@ import numpy as np
 
 from inertialar.atomic import atomic_path
 
-ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F")  # the QM9 alphabet, in token order
+# Element symbols by atomic number (index 0 unused): a molecule may hold any of them; which ones a
+# model can place is its dataset's vocabulary (``inertialar.datasets``), checked by the tokenizer.
+PERIODIC_TABLE: tuple[str, ...] = ("",) + tuple(
+    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
+    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm "
+    "Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md No "
+    "Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og".split())
+_KNOWN = frozenset(PERIODIC_TABLE[1:])
 MAX_ATOMS = 1000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -61,22 +68,21 @@ def check_molecule(elements: tuple[str, ...], coords: np.ndarray) -> None:
         raise MoleculeError(f"molecule has {len(elements)} atoms; the limit is {MAX_ATOMS}")
     if coords.shape != (len(elements), 3):
         raise MoleculeError(f"{len(elements)} elements but {coords.shape[0]} coordinate rows")
-    unknown = sorted({e for e in elements if e not in ELEMENTS})
+    unknown = sorted({e for e in elements if e not in _KNOWN})
     if unknown:
-        raise MoleculeError(f"unknown element {unknown[0]!r}; supported: {', '.join(ELEMENTS)}")
+        raise MoleculeError(f"unknown element {unknown[0]!r} (not a symbol of the periodic table)")
     if not np.isfinite(coords).all():
         raise MoleculeError("coordinates contain NaN or infinity")
     if np.abs(coords).max() > 1e4:
         raise MoleculeError("coordinates larger than 10,000 Å")
 
 
-ATOMIC_NUMBERS = {"1": "H", "6": "C", "7": "N", "8": "O", "9": "F"}  # XYZ files may name atoms by number
-
-
 def _normalise_symbol(symbol: str) -> str:
+    """An element symbol as written in XYZ/SDF (any case, or an atomic number) → canonical symbol."""
     symbol = symbol.strip()
-    if symbol.isdigit():
-        return ATOMIC_NUMBERS.get(symbol.lstrip("0"), f"atomic number {symbol}")
+    if symbol.isdigit():  # XYZ files may name atoms by number
+        z = int(symbol)
+        return PERIODIC_TABLE[z] if 1 <= z < len(PERIODIC_TABLE) else f"atomic number {symbol}"
     return symbol[:1].upper() + symbol[1:].lower()
 
 
@@ -223,6 +229,63 @@ def from_rdkit(rdmol, title: str = "") -> Molecule:
         raise MoleculeError("RDKit molecule has no 3-D conformer")
     elements = tuple(a.GetSymbol() for a in rdmol.GetAtoms())
     return Molecule(elements, rdmol.GetConformer().GetPositions(), title)
+
+
+class EmbedError(MoleculeError):
+    """A SMILES that cannot become a 3-D molecule; ``reason`` names the step that failed
+    ("unparsable", "outside vocabulary", "too large", "embedding failed")."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+EMBED_SEED = 0xF00D  # the app's fixed seed: the same SMILES always gives the same 3-D pose
+MAX_SMILES_CHARS = 500
+
+
+def from_smiles(smiles: str, seed: int = EMBED_SEED, elements: tuple[str, ...] | None = None,
+                max_atoms: int = MAX_ATOMS, max_heavy: int | None = None, mmff_iterations: int = 500,
+                timeout_s: int = 5) -> Molecule:
+    """A 3-D molecule from SMILES: RDKit AddHs → ETKDGv3 (``seed``, ``timeout_s`` per try, a second
+    try from random coordinates) → MMFF94 (``mmff_iterations``, where MMFF has parameters).
+    ``elements`` (if given) and the size caps are checked before anything is embedded; every
+    failure is an ``EmbedError`` with a one-line message."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    from rdkit.rdBase import BlockLogs
+
+    smiles = smiles.strip()
+    short = repr(smiles[:40])
+    if not smiles:
+        raise EmbedError("unparsable", "empty SMILES")
+    if len(smiles) > MAX_SMILES_CHARS:
+        raise EmbedError("unparsable", f"SMILES longer than {MAX_SMILES_CHARS} characters")
+    with BlockLogs():
+        rdmol = Chem.MolFromSmiles(smiles)
+        if rdmol is None:
+            raise EmbedError("unparsable", f"invalid SMILES {short} (RDKit cannot parse it)")
+        outside = sorted({a.GetSymbol() for a in rdmol.GetAtoms()} - set(elements or _KNOWN))
+        if outside:
+            raise EmbedError("outside vocabulary", f"element {outside[0]!r} of {short} is outside the vocabulary "
+                                                   f"({' '.join(elements or ())})")
+        rdmol = Chem.AddHs(rdmol)
+        if rdmol.GetNumAtoms() > max_atoms or (max_heavy is not None and rdmol.GetNumHeavyAtoms() > max_heavy):
+            raise EmbedError("too large", f"{short} has {rdmol.GetNumAtoms()} atoms with hydrogens "
+                                          f"({rdmol.GetNumHeavyAtoms()} heavy); the limit is {max_atoms}"
+                                          + (f" ({max_heavy} heavy)" if max_heavy is not None else ""))
+        params = AllChem.ETKDGv3()
+        params.randomSeed = int(seed) % 2**31
+        params.timeout = timeout_s
+        status = AllChem.EmbedMolecule(rdmol, params)
+        if status != 0:  # large or strained molecules often embed from random coordinates
+            params.useRandomCoords = True
+            status = AllChem.EmbedMolecule(rdmol, params)
+        if status != 0:
+            raise EmbedError("embedding failed", f"RDKit could not embed 3-D coordinates for {short}")
+        if mmff_iterations > 0 and AllChem.MMFFHasAllMoleculeParams(rdmol):
+            AllChem.MMFFOptimizeMolecule(rdmol, maxIters=mmff_iterations)
+    return from_rdkit(rdmol, title=smiles)
 
 
 def to_sdf(molecules: list[Molecule], bonds: list[np.ndarray] | None = None, *,

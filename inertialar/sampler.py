@@ -56,7 +56,8 @@ from inertialar.diffusion import Guide
 from inertialar.groups import check_group_names
 from inertialar.model import InertialAR
 from inertialar.molecule import Molecule
-from inertialar.tokenizer import EOS, tokens_to_molecule
+from inertialar.datasets import QM9_ELEMENTS
+from inertialar.tokenizer import tokens_to_molecule
 
 REPRO_ATOL = 1e-2  # Å; a molecule sampled in any batch vs alone (see the module docstring)
 MIN_DISTANCE = 0.7  # Å; closer to an earlier atom than any bond: redraw (geometric sanity)
@@ -98,8 +99,11 @@ class SampleSettings:
         """Molecules actually sampled (all of them count in the cost)."""
         return self.n * self.oversample
 
-    def validate(self, max_atoms: int) -> None:
-        """Raise ValueError with a one-line message for settings that cannot be sampled."""
+    def validate(self, max_atoms: int, groups: tuple[str, ...] | None = None,
+                 elements: tuple[str, ...] | None = None) -> None:
+        """Raise ValueError with a one-line message for settings that cannot be sampled by a model
+        placing at most ``max_atoms`` atoms of ``elements``, conditioned on ``groups`` (None: no
+        check of that)."""
         from inertialar.ranking import SCORES
 
         if not 1 <= self.n <= 1_000_000:
@@ -127,20 +131,29 @@ class SampleSettings:
             raise ValueError(f"oversample must be 1..100, got {self.oversample}")
         if self.rank not in SCORES:
             raise ValueError(f"unknown ranking score {self.rank!r}; choose from {', '.join(SCORES)}")
-        check_group_names(list(self.present) + list(self.absent))
+        if groups is None:
+            check_group_names(list(self.present) + list(self.absent))
+        else:
+            check_group_names(list(self.present) + list(self.absent), tuple(groups))
         both = set(self.present) & set(self.absent)
         if both:
             raise ValueError(f"group {sorted(both)[0]!r} is asked to be both present and absent")
         if self.prefix is not None and len(self.prefix) >= max_atoms:
             raise ValueError(f"prefix has {len(self.prefix)} atoms; the model places at most {max_atoms}")
+        if self.prefix is not None and elements is not None:
+            outside = sorted(set(self.prefix.elements) - set(elements))
+            if outside:
+                raise ValueError(f"prefix element {outside[0]!r} is outside the model's vocabulary "
+                                 f"({' '.join(elements)})")
 
 
 @dataclass
 class Trajectory:
-    """Steps of one molecule: probs (S, 6) type distribution sampled from, model_probs (S, 6) the
-    model's own (guided) distribution at temperature 1, types (S,) chosen (EOS last when
-    finished), coords (S, 3) Å (NaN for EOS), probe (S,) the denoiser's probe error per sampled
-    atom (NaN where not measured), paths (S, K+1, 3) or None."""
+    """Steps of one molecule: probs (S, V) type distribution sampled from, model_probs (S, V) the
+    model's own (guided) distribution at temperature 1, types (S,) chosen (EOS = len(elements)
+    last when finished), coords (S, 3) Å (NaN for EOS), probe (S,) the denoiser's probe error per
+    sampled atom (NaN where not measured), paths (S, K+1, 3) or None; ``elements`` the model's
+    vocabulary, which the type indices refer to."""
 
     probs: np.ndarray
     types: np.ndarray
@@ -149,10 +162,11 @@ class Trajectory:
     n_prefix: int = 0
     model_probs: np.ndarray | None = None
     probe: np.ndarray | None = None
+    elements: tuple[str, ...] = QM9_ELEMENTS
 
     @property
     def finished(self) -> bool:
-        return bool(len(self.types)) and int(self.types[-1]) == EOS
+        return bool(len(self.types)) and int(self.types[-1]) == len(self.elements)
 
 
 @dataclass
@@ -205,7 +219,7 @@ def _next_types(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, done: 
     lc = guide.mix(logits[:b], logits[b:])
     if t == 0:  # a molecule has at least one atom
         lc = lc.clone()
-        lc[:, EOS] = float("-inf")
+        lc[:, model.cfg.eos] = float("-inf")
     own = torch.softmax(lc, dim=-1)
     probs = nucleus(torch.softmax(lc / r.temperature.unsqueeze(1), dim=-1), r.top_p)
     chosen = _pick(probs, r.noise.uniforms[:, t])
@@ -213,8 +227,8 @@ def _next_types(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, done: 
     if r.prefix_types.shape[1] > t:
         chosen = torch.where(in_prefix, r.prefix_types[:, t], chosen)
     if t == model.cfg.max_atoms:
-        chosen = torch.full_like(chosen, EOS)
-    chosen = torch.where(done, torch.full_like(chosen, EOS), chosen)
+        chosen = torch.full_like(chosen, model.cfg.eos)
+    chosen = torch.where(done, torch.full_like(chosen, model.cfg.eos), chosen)
     return chosen, probs, own, in_prefix
 
 
@@ -235,7 +249,7 @@ def _next_coords(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, chose
     b, dev = len(chosen), chosen.device
     coords = torch.full((b, 3), float("nan"), device=dev)
     probe = torch.full((b,), float("nan"), device=dev)
-    active = chosen != EOS
+    active = chosen != model.cfg.eos
     fixed = (active & in_prefix).nonzero().squeeze(1)
     if len(fixed):
         coords[fixed] = r.prefix_coords[fixed, t]
@@ -331,17 +345,17 @@ def sample_parts(model: InertialAR, parts: list[Part], device,
         earlier = torch.stack([s[3] for s in steps_out], 1) if steps_out else torch.zeros(b, 0, 3, device=device)
         coords, path, probe = _next_coords(model, z, r, t, chosen, in_prefix, earlier, steps, record)
         steps_out.append((probs, own, chosen, coords, path, probe))
-        done |= chosen == EOS
+        done |= chosen == model.cfg.eos
         if on_step is not None:
             on_step(t)
         if bool(done.all()):
             break
-        z = model.atom_step(chosen.clamp(max=EOS - 1)[rows], torch.nan_to_num(coords)[rows], cache)
-    return _split_by_part(parts, steps_out, r.n_prefix, steps, record)
+        z = model.atom_step(chosen.clamp(max=model.cfg.eos - 1)[rows], torch.nan_to_num(coords)[rows], cache)
+    return _split_by_part(parts, steps_out, r.n_prefix, steps, record, tuple(model.cfg.elements))
 
 
 def _split_by_part(parts: list[Part], steps_out: list[tuple], n_prefix: torch.Tensor, steps: int,
-                   record: bool) -> list[list[Trajectory]]:
+                   record: bool, elements: tuple[str, ...]) -> list[list[Trajectory]]:
     """Per-step batch tensors → one list of trajectories per part (each cut at its EOS)."""
     probs, own, types, coords = (torch.stack([s[k] for s in steps_out], 1).cpu().numpy() for k in range(4))
     probe = torch.stack([s[5] for s in steps_out], 1).cpu().numpy()  # (b, S)
@@ -350,14 +364,14 @@ def _split_by_part(parts: list[Part], steps_out: list[tuple], n_prefix: torch.Te
     for p in parts:
         trajs = []
         for _ in range(p.count):
-            eos = np.flatnonzero(types[i] == EOS)
+            eos = np.flatnonzero(types[i] == len(elements))
             n = int(eos[0]) + 1 if eos.size else types.shape[1]
             paths = None
             if record:
                 paths = np.stack([s[4][:, i].cpu().numpy() if s[4] is not None else np.full((steps + 1, 3), np.nan)
                                   for s in steps_out[:n]])
             trajs.append(Trajectory(probs[i, :n], types[i, :n], coords[i, :n], paths, int(n_prefix[i]),
-                                    own[i, :n], probe[i, :n]))
+                                    own[i, :n], probe[i, :n], elements))
             i += 1
         out.append(trajs)
     return out
@@ -371,7 +385,7 @@ def to_result(settings: SampleSettings, trajectories: list[Trajectory]) -> Sampl
     drawn = len(trajectories)
     if settings.oversample > 1:
         trajectories = best_of(trajectories, settings.oversample, settings.rank)
-    molecules = [tokens_to_molecule(tr.types, tr.coords, f"sample {k} seed {settings.seed}")
+    molecules = [tokens_to_molecule(tr.types, tr.coords, f"sample {k} seed {settings.seed}", tr.elements)
                  for k, tr in enumerate(trajectories)]
     return SampleResult(molecules, trajectories, settings, drawn)
 
@@ -380,7 +394,7 @@ def sample_draws(model: InertialAR, settings: SampleSettings,
                  progress: Callable[[float], None] | None = None) -> list[Trajectory]:
     """Every draw of a request (``settings.draws`` = n · oversample), ``batch_size`` at a time, before
     any selection; ``to_result`` keeps the best of each group."""
-    settings.validate(model.cfg.max_atoms)
+    settings.validate(model.cfg.max_atoms, model.cfg.groups, model.cfg.elements)
     device = torch.device(settings.device)
     model = model.to(device).eval()
     trajectories: list[Trajectory] = []

@@ -103,7 +103,7 @@ class SamplingService:
     # -- the users' side ------------------------------------------------------------------------
     def submit(self, model: InertialAR, settings: SampleSettings, model_key: str | None = None) -> Ticket:
         """Queue a request; raises ValueError (bad settings, too many molecules) or ServiceFull."""
-        settings.validate(model.cfg.max_atoms)
+        settings.validate(model.cfg.max_atoms, model.cfg.groups, model.cfg.elements)
         if settings.n > self.max_request_molecules:
             raise ValueError(f"at most {self.max_request_molecules} molecules per request, got {settings.n}")
         with self._cond:

@@ -271,6 +271,17 @@ def _any_rank(flag: bool, world: int, device) -> bool:
     return bool(t.item() > 0)
 
 
+def check_data(model: ModelConfig, *sets: TokenSet) -> None:
+    """ValueError (one line) unless the data's vocabulary and lengths fit the model config."""
+    for ts in sets:
+        if tuple(ts.elements) != tuple(model.elements) or ts.groups.shape[1] != len(model.groups):
+            raise ValueError(f"the {ts.dataset} data ({' '.join(ts.elements)}, {ts.groups.shape[1]} groups) does not "
+                             f"match the model's vocabulary ({' '.join(model.elements)}, {len(model.groups)} groups)")
+        if len(ts) and int(ts.lengths.max()) > model.max_atoms:
+            raise ValueError(f"the {ts.dataset} data holds molecules of {int(ts.lengths.max())} atoms; "
+                             f"the model places at most {model.max_atoms}")
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train until ``cfg.epochs`` or ``cfg.max_minutes``; returns the last log record."""
     rank, world = _distributed()
@@ -283,7 +294,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     log = Logger(run / "log.jsonl", rank == 0)
     torch.manual_seed(cfg.seed)
 
-    train_ts, valid_ts = load_split("train", cfg.data_dir), load_split("valid", cfg.data_dir)
+    train_ts, valid_ts = (load_split(s, cfg.model.dataset, cfg.data_dir) for s in ("train", "valid"))
+    check_data(cfg.model, train_ts, valid_ts)
     lengths = train_ts.lengths if cfg.limit_train is None else train_ts.lengths[: cfg.limit_train]
     model = InertialAR(cfg.model).to(device)
     state_path = run / "state.pt"
@@ -304,7 +316,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         epoch_start = st.get("epoch_start", epoch * batches_per_epoch)  # states written before epoch_start existed
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else compiled(model, cfg.compile)
 
-    meta_base = {"split_hash": split_hash(), "train_config": {k: v for k, v in asdict(cfg).items() if k != "model"},
+    meta_base = {"dataset": cfg.model.dataset, "split_hash": split_hash(cfg.model.dataset, cfg.data_dir), "train_config": {k: v for k, v in asdict(cfg).items() if k != "model"},
                  "parameters": count_parameters(model), "device": torch.cuda.get_device_name(device)
                  if device.type == "cuda" else "cpu", "world_size": world}
 

@@ -100,7 +100,7 @@ def calibrate(cfg: TrainConfig, seconds_each: float, candidates: tuple[dict, ...
     """Training tokens/s of each candidate on the training split (``bench.measure_tokens_per_s``)."""
     from inertialar.bench import measure_tokens_per_s
 
-    ts = load_split("train", cfg.data_dir)
+    ts = load_split("train", cfg.model.dataset, cfg.data_dir)
     rows = []
     for cand in candidates:
         t0 = time.time()
@@ -140,7 +140,7 @@ def run_window(cfg: TrainConfig, minutes: float, out_dir: str | Path, max_file_m
     calibration = None
     if calibrate_s > 0 and not cfg.init_from:
         rows = calibrate(cfg, calibrate_s / len(candidates), candidates)
-        train_ts = load_split("train", cfg.data_dir)
+        train_ts = load_split("train", cfg.model.dataset, cfg.data_dir)
         n = len(train_ts) if cfg.limit_train is None else min(cfg.limit_train, len(train_ts))
         left = minutes * 60 - (time.time() - t_window)
         chosen = pick(rows, left, int(train_ts.lengths[:n].sum()))
@@ -150,7 +150,7 @@ def run_window(cfg: TrainConfig, minutes: float, out_dir: str | Path, max_file_m
         calibration = {"candidates": rows, "chosen": chosen}
         minutes = max(0.05, left / 60)
     device = torch.device(cfg.device)
-    valid = load_split("valid", cfg.data_dir)
+    valid = load_split("valid", cfg.model.dataset, cfg.data_dir)
     check = precision_check(starting_model(cfg, device), valid, device)
     if check["rel_diff"] > max_rel_diff:
         raise PrecisionMismatch(f"fp32 loss {check['loss_fp32']:.4f} vs bf16 {check['loss_bf16']:.4f} on the "

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from inertialar.sampler import Trajectory
-from inertialar.tokenizer import VOCAB
+from inertialar.tokenizer import vocabulary
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 360}
 TITLES = {"cfg_scale": "CFG scale", "batch_size": "batch size (molecules)", "molecules_per_s": "molecules / s",
@@ -39,15 +39,15 @@ def step_dtick(n_steps: int) -> int:
 
 
 def type_probabilities(traj: Trajectory) -> str:
-    """HTML heat map: probability of each token type (H C N O F EOS, rows) at each step (columns),
+    """HTML heat map: probability of each token type (the model's elements and EOS, rows) at each step (columns),
     "×" on the chosen type, the exact value on hover; prefix steps outlined. Step labels are
     thinned to at most ``MAX_STEP_TICKS``."""
     n = len(traj.types)
     dtick = step_dtick(n)
-    colours = sample_colorscale("Blues", traj.probs[:n].T.ravel().tolist())  # (6·n,) rows H … EOS, step-major
+    colours = sample_colorscale("Blues", traj.probs[:n].T.ravel().tolist())  # (V·n,) rows H … EOS, step-major
     head = "".join(f"<th>{k + 1 if (k + 1) % dtick == 0 or k == 0 else ''}</th>" for k in range(n))
     rows = []
-    for j, name in enumerate(VOCAB):
+    for j, name in enumerate(vocabulary(traj.elements)):
         cells = []
         for k in range(n):
             p = float(traj.probs[k, j])

@@ -1,7 +1,9 @@
 """Which model the app uses: the one cached loader, the sidebar checkpoint picker, the fallback.
 
-The default checkpoint is ``$INERTIALAR_CHECKPOINT`` if set (tests point it at a tiny model),
-else ``inertialar.checkpoint.DEFAULT_CHECKPOINT``. Every checkpoint is read by
+The picker offers the two shipped checkpoints, QM9 (the default: ``$INERTIALAR_CHECKPOINT`` if
+set, as tests point it at a tiny model, else ``inertialar.checkpoint.DEFAULT_CHECKPOINT``) and
+drug-like MOSES (``$INERTIALAR_MOSES_CHECKPOINT`` or ``MOSES_CHECKPOINT``), or a typed path.
+Every page reads the dataset's elements, groups and sizes from the model's config. Every checkpoint is read by
 ``inertialar.checkpoint.load_checkpoint`` inside one ``st.cache_resource`` keyed by (path,
 device). If the default file is missing, the app falls back to a small randomly initialised
 model and says so on every page that samples; a bad user-typed path is an ``st.error`` and the
@@ -17,12 +19,14 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from inertialar.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from inertialar.checkpoint import DEFAULT_CHECKPOINT, MOSES_CHECKPOINT, CheckpointError, load_checkpoint
 from inertialar.diffusion import DiffusionConfig
 from inertialar.model import InertialAR, ModelConfig
 from inertialar.transformer import BackboneConfig
 
 ENV_CHECKPOINT = "INERTIALAR_CHECKPOINT"
+ENV_MOSES_CHECKPOINT = "INERTIALAR_MOSES_CHECKPOINT"
+DEFAULT_CHOICE, MOSES_CHOICE, PATH_CHOICE = "Shipped default (QM9)", "Drug-like (MOSES)", "Path …"
 RANDOM_LABEL = "untrained random model — results are not meaningful"
 STATE_KEY = "app.model"  # the LoadedModel of this run, set by the sidebar
 METRIC_KEYS = ("val_loss", "atom_stability", "mol_stability", "validity", "uniqueness", "novelty")
@@ -44,6 +48,11 @@ class LoadedModel:
 def default_path() -> Path:
     override = os.environ.get(ENV_CHECKPOINT, "").strip()
     return Path(override) if override else DEFAULT_CHECKPOINT
+
+
+def moses_path() -> Path:
+    override = os.environ.get(ENV_MOSES_CHECKPOINT, "").strip()
+    return Path(override) if override else MOSES_CHECKPOINT
 
 
 @st.cache_resource(show_spinner="Loading checkpoint …", max_entries=4)
@@ -86,13 +95,19 @@ def sidebar() -> LoadedModel:
     sb = st.sidebar
     sb.header("Model")
     default = default_path()
-    choice = sb.radio("Checkpoint", ["Shipped default", "Path …"], key="ckpt.choice",
-                      help=f"The shipped default is {default}. Choose 'Path …' to load another "
-                           "InertialAR checkpoint (.pt) from this machine.")
+    choice = sb.radio("Checkpoint", [DEFAULT_CHOICE, MOSES_CHOICE, PATH_CHOICE], key="ckpt.choice",
+                      help=f"The shipped default is {default} (QM9); the drug-like model is {moses_path()} "
+                           "(MOSES SMILES, MMFF94 conformers). Choose 'Path …' to load another InertialAR "
+                           "checkpoint (.pt) from this machine.")
     device = sb.selectbox("Device", _devices(), key="ckpt.device",
                           help="Where sampling runs. CUDA appears when a GPU is visible.")
     loaded: LoadedModel | None = None
-    if choice == "Path …":
+    if choice == MOSES_CHOICE:
+        try:
+            loaded = load(moses_path(), device)
+        except CheckpointError as err:
+            sb.error(f"{err}. Using the shipped default instead.")
+    if choice == PATH_CHOICE:
         typed = sb.text_input("Checkpoint path", key="ckpt.path", placeholder="/path/to/checkpoint.pt").strip()
         if typed:
             try:
@@ -131,7 +146,8 @@ def _show_meta(sb, loaded: LoadedModel) -> None:
         sb.caption(f"In use: **{RANDOM_LABEL}**")
         return
     meta = loaded.meta
-    sb.caption(f"In use: **{loaded.label}** on {loaded.device}")
+    sb.caption(f"In use: **{loaded.label}** on {loaded.device} · data: {loaded.model.cfg.spec.label} · "
+               f"elements {' '.join(loaded.model.cfg.elements)} · up to {loaded.model.cfg.max_atoms} atoms")
     rows = []
     for key, label, fmt in (("steps", "steps", "{:,}"), ("epochs", "epochs", "{:.2f}"),
                             ("wall_hours", "wall hours", "{:.2f}"), ("parameters", "parameters", "{:,}"),

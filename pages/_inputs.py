@@ -1,8 +1,10 @@
-"""Molecules from the user: uploads, pasted text, SMILES, QM9 test molecules — with one-line errors.
+"""Molecules from the user: uploads, pasted text, SMILES, QM9 test molecules, named examples (QM9-sized
+ones and well-known drugs) — with one-line errors.
 
 Every path ends in a ``Molecule`` or a ``MoleculeError`` whose message the pages show with
 ``st.error``; nothing here raises anything else for bad input. Limits: uploads ≤ 5 MB,
-molecules ≤ ``MAX_ATOMS`` atoms (checked before RDKit embeds anything), SMILES ≤ 500 characters.
+molecules ≤ ``molecule.MAX_ATOMS`` atoms (checked before RDKit embeds anything), SMILES ≤ 500
+characters. SMILES become 3-D molecules through ``inertialar.molecule.from_smiles``.
 """
 
 from __future__ import annotations
@@ -10,21 +12,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from inertialar.data import RawQM9, load_qm9_raw, split_rows
-from inertialar.molecule import (
-    ELEMENTS,
-    MAX_ATOMS,
-    Molecule,
-    MoleculeError,
-    from_rdkit,
-    parse_text,
-)
+from inertialar.datasets import DATASETS
+from inertialar.datasets.qm9 import RawQM9, load_qm9_raw, split_rows
+from inertialar.molecule import Molecule, MoleculeError, from_smiles, parse_text
 
 UPLOAD_MB = 5  # the same as [server] maxUploadSize in .streamlit/config.toml (tests check they agree)
 MAX_UPLOAD_BYTES = UPLOAD_MB * 1024 * 1024
-MAX_SMILES_CHARS = 500
-EMBED_SEED = 0xF00D  # fixed: the same SMILES always gives the same 3-D pose
-SOURCES = ("QM9 test molecule", "Upload XYZ/SDF", "Paste XYZ/SDF", "SMILES")
+SOURCES = ("QM9 test molecule", "Upload XYZ/SDF", "Paste XYZ/SDF", "SMILES", "Example molecule")
+EXAMPLES: dict[str, str] = {f"{name} ({spec.name.upper()})": smiles for spec in DATASETS.values()
+                            for name, smiles in spec.examples}
 
 
 def parse_upload(name: str, data: bytes) -> list[Molecule]:
@@ -53,44 +49,6 @@ def parse_pasted(text: str) -> list[Molecule]:
     return parse_text(text, fmt)
 
 
-def from_smiles(smiles: str) -> Molecule:
-    """A 3-D molecule from SMILES: RDKit AddHs + ETKDG embedding with a fixed seed (+ MMFF when small)."""
-    from rdkit import Chem
-    from rdkit.Chem import AllChem
-    from rdkit.rdBase import BlockLogs
-
-    smiles = smiles.strip()
-    if not smiles:
-        raise MoleculeError("empty SMILES")
-    if len(smiles) > MAX_SMILES_CHARS:
-        raise MoleculeError(f"SMILES longer than {MAX_SMILES_CHARS} characters")
-    with BlockLogs():
-        rdmol = Chem.MolFromSmiles(smiles)
-    if rdmol is None:
-        raise MoleculeError(f"invalid SMILES {smiles[:40]!r} (RDKit cannot parse it)")
-    unknown = sorted({a.GetSymbol() for a in rdmol.GetAtoms()} - set(ELEMENTS))
-    if unknown:
-        raise MoleculeError(f"unknown element {unknown[0]!r}; supported: {', '.join(ELEMENTS)}")
-    rdmol = Chem.AddHs(rdmol)
-    if rdmol.GetNumAtoms() > MAX_ATOMS:
-        raise MoleculeError(f"molecule has {rdmol.GetNumAtoms()} atoms with hydrogens; the limit is {MAX_ATOMS}")
-    params = AllChem.ETKDGv3()
-    params.randomSeed = EMBED_SEED
-    with BlockLogs():
-        status = AllChem.EmbedMolecule(rdmol, params)
-        if status != 0:  # large or strained molecules often embed from random coordinates
-            params.useRandomCoords = True
-            status = AllChem.EmbedMolecule(rdmol, params)
-        if status != 0:
-            raise MoleculeError(f"RDKit could not embed 3-D coordinates for {smiles[:40]!r}")
-        if rdmol.GetNumAtoms() <= 100:
-            try:
-                AllChem.MMFFOptimizeMolecule(rdmol, maxIters=500)
-            except (ValueError, RuntimeError):
-                pass  # keep the embedded pose
-    return from_rdkit(rdmol, title=smiles)
-
-
 @st.cache_resource(show_spinner="Loading the QM9 test split …")
 def qm9_test() -> RawQM9:
     """QM9 test-split molecules (EDM split), in split order; parsed once per server."""
@@ -114,7 +72,7 @@ def pick_molecule(ns: str, sources: tuple[str, ...] = SOURCES, default_smiles: s
         if source == "QM9 test molecule":
             return _pick_qm9(ns)
         if source == "Upload XYZ/SDF":
-            up = st.file_uploader(f"XYZ or SDF file (≤ {UPLOAD_MB} MB, explicit hydrogens, elements H C N O F)",
+            up = st.file_uploader(f"XYZ or SDF file (≤ {UPLOAD_MB} MB, explicit hydrogens)",
                                   type=["xyz", "sdf", "mol"], key=f"{ns}.upload", max_upload_size=UPLOAD_MB)
             st.caption(f"A file over {UPLOAD_MB} MB is refused by the browser before it is sent: the uploader "
                        "lists it in red (hover for the reason). Streamlit does not tell the app about a refused "
@@ -135,6 +93,12 @@ def pick_molecule(ns: str, sources: tuple[str, ...] = SOURCES, default_smiles: s
                 st.info("Paste a molecule to continue.")
                 return None
             return _first(parse_pasted(text))
+        if source == "Example molecule":
+            name = st.selectbox("Example", list(EXAMPLES), key=f"{ns}.example",
+                                help="Small QM9-sized molecules and well-known drugs (MOSES-sized), embedded from "
+                                     "SMILES with a fixed seed (ETKDGv3 + MMFF94).")
+            st.caption(f"SMILES {EXAMPLES[name]}")
+            return _cached_smiles(EXAMPLES[name])
         smiles = st.text_input("SMILES", value=default_smiles, key=f"{ns}.smiles",
                                help="Hydrogens are added and a 3-D pose is embedded with a fixed seed.")
         return _cached_smiles(smiles)

@@ -34,9 +34,8 @@ import numpy as np
 import py3Dmol
 import streamlit as st
 
-from inertialar.molecule import ELEMENTS, Molecule
+from inertialar.molecule import Molecule
 from inertialar.sampler import Trajectory
-from inertialar.tokenizer import EOS
 
 JS_URL = "app/static/3Dmol-min.js"  # relative: resolved against the Streamlit server's origin
 AXIS_COLORS = ("#d62728", "#2ca02c", "#1f77b4")  # I1 red, I2 green, I3 blue
@@ -60,14 +59,15 @@ class Highlight:
 
 def trajectory_frames(traj: Trajectory) -> tuple[list[Molecule], list[str]]:
     """One molecule per placed atom (frame k holds atoms 0..k) and a caption per frame."""
-    n_atoms = int(np.sum(traj.types != EOS))
+    elements, eos = traj.elements, len(traj.elements)
+    n_atoms = int(np.sum(traj.types != eos))
     frames, captions = [], []
     for k in range(n_atoms):
         types = traj.types[: k + 1]
-        frames.append(Molecule(tuple(ELEMENTS[int(t)] for t in types), traj.coords[: k + 1]))
+        frames.append(Molecule(tuple(elements[int(t)] for t in types), traj.coords[: k + 1]))
         what = "prefix atom" if k < traj.n_prefix else "placed"
         p = float(traj.probs[k, int(types[k])])
-        captions.append(f"step {k + 1} / {n_atoms} · {what} {ELEMENTS[int(types[k])]} (p = {p:.2f})"
+        captions.append(f"step {k + 1} / {n_atoms} · {what} {elements[int(types[k])]} (p = {p:.2f})"
                         + (" · then EOS" if k == n_atoms - 1 and traj.finished else ""))
     return frames, captions
 

@@ -56,7 +56,7 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
     key = hashlib.sha256(repr((loaded.key, values)).encode()).hexdigest()[:16]
     if st.button("Generate batch", type="primary", key="fail.run"):
         try:
-            settings.validate(loaded.model.cfg.max_atoms)
+            settings.validate(loaded.model.cfg.max_atoms, loaded.model.cfg.groups, loaded.model.cfg.elements)
         except ValueError as err:
             st.error(f"Cannot sample with these settings: {err}")
         else:

@@ -27,8 +27,6 @@ from pages._analysis import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report
 VIEW_HEIGHT = 420
 MAX_CACHED = 8  # generations kept per session
 REFINE_LABELS = {"none": "none (raw output)", "mmff": "MMFF94 (RDKit)", "xtb": "GFN2-xTB (tblite)"}
-DEFAULT_FRAGMENT = "CC(O)C#N"  # lactonitrile: 5 heavy atoms, QM9-sized (aspirin's 13 are outside QM9)
-QM9_MAX_HEAVY, QM9_MAX_ATOMS = 9, 29  # the training data's limits
 
 
 @dataclass
@@ -94,20 +92,28 @@ def mode_caption(mode: str) -> str:
             "as a whole process (the app shares one CPU thread among all its users: slower here).")
 
 
-def _prefix_widgets(max_atoms: int) -> Molecule | None:
+def _prefix_widgets(cfg) -> Molecule | None:
+    """The fragment controls for a model config ``cfg``: its dataset gives the default fragment,
+    the size warning and the vocabulary check."""
+    spec, max_atoms = cfg.spec, cfg.max_atoms
     with st.expander("Fragment to complete (optional)"):
         if not st.checkbox("Start from a fragment", key="gen.use_prefix",
                            help="The model continues a canonical prefix: the first k atoms of a molecule "
                                 "in its canonical order and inertial frame."):
             return None
-        mol = _inputs.pick_molecule("gen.prefix", default_smiles=DEFAULT_FRAGMENT)
+        mol = _inputs.pick_molecule("gen.prefix", default_smiles=spec.fragment_default)
         if mol is None:
             return None
+        outside = sorted(set(mol.elements) - set(cfg.elements))
+        if outside:
+            st.error(f"Cannot use this fragment: element {outside[0]} is outside the model's vocabulary "
+                     f"({' '.join(cfg.elements)}).")
+            return None
         heavy = sum(e != "H" for e in mol.elements)
-        if heavy > QM9_MAX_HEAVY or len(mol) > QM9_MAX_ATOMS:
-            st.warning(f"This molecule has {heavy} heavy atoms and {len(mol)} atoms in all; QM9, the training "
-                       f"data, has at most {QM9_MAX_HEAVY} heavy atoms and {QM9_MAX_ATOMS} atoms. Its canonical "
-                       "prefix lies outside what the model has seen, so completions are likely invalid.")
+        if heavy > spec.max_heavy or len(mol) > spec.max_atoms:
+            st.warning(f"This molecule has {heavy} heavy atoms and {len(mol)} atoms in all; the training data "
+                       f"({spec.label}) has at most {spec.max_heavy} heavy atoms and {spec.max_atoms} atoms. Its "
+                       "canonical prefix lies outside what the model has seen, so completions are likely invalid.")
         canon = canonicalize(mol).molecule
         top = min(len(canon), max_atoms - 1)
         if top < 1:
@@ -152,7 +158,7 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
                "functional groups with classifier-free guidance.")
     _checkpoint.untrained_warning(loaded)
     values = settings_widgets("gen", tuple(loaded.model.cfg.groups), 16, 4)
-    prefix = _prefix_widgets(loaded.model.cfg.max_atoms)
+    prefix = _prefix_widgets(loaded.model.cfg)
     refine = st.selectbox("Refine geometry", METHODS, format_func=REFINE_LABELS.get, key="gen.refine",
                           help="Optional relaxation after sampling, shown over the raw pose. Raw numbers stay the "
                                "headline; a molecule that cannot be refined keeps its raw pose and says why.")
@@ -170,7 +176,7 @@ def _generate_and_show(loaded: _checkpoint.LoadedModel, settings: SampleSettings
     store: dict[str, Generation] = st.session_state.setdefault("gen.results", {})
     if st.button("Generate", type="primary", key="gen.run"):
         try:
-            settings.validate(loaded.model.cfg.max_atoms)
+            settings.validate(loaded.model.cfg.max_atoms, loaded.model.cfg.groups, loaded.model.cfg.elements)
         except ValueError as err:
             st.error(f"Cannot sample with these settings: {err}")
         else:

@@ -104,7 +104,7 @@ def test_groups_lists_all_nineteen():
     (b"\x00\x01\x02\xff\xfe binary", "junk.xyz"),
     ("3\n\nO 0 0 0\nH 0 0 1\n", "short.xyz"),
     ("2\n\nXx 0 0 0\nH 0 0 1\n", "unknown.xyz"),
-    ("2\n\n17 0 0 0\n1 0 0 1.3\n", "chlorine_by_number.xyz"),
+    ("2\n\n199 0 0 0\n1 0 0 1.3\n", "atomic_number_199.xyz"),
     ("2\n\nH nan 0 0\nH 0 0 1\n", "nan.xyz"),
     ("2\n\nH inf 0 0\nH 0 0 1\n", "inf.xyz"),
     ("99999999\n\nH 0 0 0\n", "huge.xyz"),

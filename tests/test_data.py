@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inertialar.data import (
-    N_QM9,
-    SPLITS,
-    TokenSet,
-    bucketed_batches,
-    build_tokenset,
-    edm_permutation,
-    load_qm9_raw,
-    load_tokenset,
-    save_tokenset,
-    split_rows,
-)
+from inertialar.data import TokenSet, bucketed_batches, build_tokenset, load_tokenset, save_tokenset
+from inertialar.datasets.qm9 import N_QM9, SPLITS, edm_permutation, load_qm9_raw, split_rows
 from inertialar.frames import canonicalize, same_sequence
 from inertialar.metrics import evaluate
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from inertialar.groups import (
+    DRUG_GROUP_NAMES,
     GROUP_NAMES,
     GROUP_SMARTS,
     check_group_names,
@@ -35,16 +36,37 @@ EXAMPLES = {
     "nitro": "C[N+](=O)[O-]",
     "fluoroalkyl": "CCF",
     "fluoroaryl": "Fc1ccccc1",
+    # drug-like additions
+    "sulfonamide": "CS(=O)(=O)N",
+    "sulfone": "CS(=O)(=O)C",
+    "thioether": "CSC",
+    "aryl_halide": "Clc1ccccc1",
+    "alkyl_halide": "CCBr",
+    "urea": "NC(=O)N",
+    "carbamate": "CNC(=O)OC",
+    "thiophene": "c1ccsc1",
+    "piperidine": "C1CCNCC1",
+    "piperazine": "C1CNCCN1",
+    "morpholine": "C1COCCN1",
 }
 
 
-def test_there_are_nineteen_groups_each_with_a_pattern_text():
+def test_there_are_nineteen_qm9_groups_and_the_drug_list_extends_them():
     assert len(GROUP_NAMES) == 19 == len(set(GROUP_NAMES))
-    assert list(GROUP_SMARTS) == list(GROUP_NAMES)
-    assert set(EXAMPLES) == set(GROUP_NAMES)
+    assert DRUG_GROUP_NAMES[:19] == GROUP_NAMES and len(set(DRUG_GROUP_NAMES)) == len(DRUG_GROUP_NAMES) == 30
+    assert list(GROUP_SMARTS) == list(DRUG_GROUP_NAMES)
+    assert set(EXAMPLES) == set(DRUG_GROUP_NAMES)
 
 
-@pytest.mark.parametrize("group", GROUP_NAMES)
+def test_drug_groups_are_not_found_where_they_are_absent():
+    assert not {"sulfonamide", "sulfone"} & detect_groups("CS(=O)C")  # a sulfoxide
+    assert "thioether" not in detect_groups("CS")  # a thiol
+    assert "aryl_halide" not in detect_groups("ClCC")
+    assert "urea" not in detect_groups("CC(=O)N")
+    assert "piperidine" not in detect_groups("c1ccncc1")
+
+
+@pytest.mark.parametrize("group", DRUG_GROUP_NAMES)
 def test_each_group_is_detected_in_its_example(group):
     assert group in detect_groups(EXAMPLES[group])
 

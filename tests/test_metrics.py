@@ -9,7 +9,7 @@ from inertialar.metrics import (
     DOUBLE_PM,
     SINGLE_PM,
     TRIPLE_PM,
-    VALENCE,
+    VALENCES,
     bond_orders,
     diagnose,
     edm_smiles,
@@ -18,7 +18,8 @@ from inertialar.metrics import (
     sanitize_error,
     stability,
 )
-from inertialar.molecule import ELEMENTS, Molecule
+from inertialar.datasets import QM9_ELEMENTS as ELEMENTS
+from inertialar.molecule import Molecule
 
 EVALUATE_KEYS = {"n", "atom_stability", "mol_stability", "validity", "uniqueness", "valid_x_unique", "novelty"}
 
@@ -193,5 +194,9 @@ def test_evaluate_rejects_empty_list_and_mismatched_smiles():
         evaluate([water()], smiles=["O", "C"])
 
 
-def test_valence_table_covers_the_alphabet():
-    assert set(VALENCE) == set(ELEMENTS)
+def test_valence_and_bond_tables_cover_both_vocabularies():
+    from inertialar.datasets import DRUG_ELEMENTS
+    from inertialar.metrics import TABLE_ELEMENTS
+
+    assert set(DRUG_ELEMENTS) <= set(VALENCES) and set(DRUG_ELEMENTS) <= set(TABLE_ELEMENTS)
+    assert VALENCES["S"] == (4,) and VALENCES["Cl"] == VALENCES["Br"] == (1,)  # EDM's allowed_bonds

@@ -18,7 +18,7 @@ from inertialar.georope import (
 )
 from inertialar.model import PRESENT, InertialAR
 from inertialar.sampler import SampleSettings, sample
-from inertialar.tokenizer import EOS
+
 
 
 def _batch(gen: torch.Generator, b: int = 3, n: int = 6):
@@ -163,7 +163,7 @@ def test_same_seed_same_molecules_and_trajectories(tiny_model):
 def test_trajectory_records_every_placed_atom(tiny_model):
     res = sample(tiny_model, SampleSettings(n=3, seed=0, steps=2))
     for mol, tr in zip(res.molecules, res.trajectories):
-        atoms = tr.types != EOS
+        atoms = tr.types != tiny_model.cfg.eos
         assert atoms.sum() == len(mol)
         np.testing.assert_array_equal(tr.coords[atoms], mol.coords)
         assert len(mol) <= tiny_model.cfg.max_atoms

@@ -13,7 +13,8 @@ import torch
 
 from conftest import tiny_config
 from inertialar.checkpoint import load_checkpoint
-from inertialar.data import _cache_path, build_tokenset, load_qm9_raw, load_split, save_tokenset, split_rows
+from inertialar.data import build_tokenset, cache_path, load_split, save_tokenset
+from inertialar.datasets.qm9 import load_qm9_raw, split_rows
 from inertialar.model import InertialAR
 from inertialar.train import TrainConfig, train, validation_loss
 
@@ -29,7 +30,7 @@ def small_cache(tmp_path_factory) -> Path:
     for split, n in (("train", 400), ("valid", 100)):
         raw = load_qm9_raw(split_rows(split)[:n])
         save_tokenset(build_tokenset(raw.molecules, raw.smiles, raw.index, workers=1, progress=False),
-                      _cache_path(split))
+                      cache_path("qm9", split))
     yield root
     if old is None:
         os.environ.pop("INERTIALAR_CACHE", None)
