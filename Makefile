@@ -6,12 +6,15 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test data lint bench-train bench-sample bench-app-load
+.PHONY: run test data data-moses lint bench-train bench-sample bench-app-load
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	# MOSES SMILES for the drug-like dataset: its pinned pomegranate==0.12.0 has no wheel, and the
+	# package is never imported (its CSVs are read from the wheel), so it installs without dependencies.
+	$(PY) -m pip install -q --no-deps molsets==0.3.1
 	@touch $@
 
 $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
@@ -31,6 +34,9 @@ test: $(VENV)/.test-installed /usr/bin/chromium
 
 data: $(VENV)/.installed
 	$(PY) -m inertialar data prepare
+
+data-moses: $(VENV)/.installed
+	$(PY) -m inertialar data prepare --dataset moses
 
 bench-train: $(VENV)/.installed
 	$(PY) -m inertialar bench train

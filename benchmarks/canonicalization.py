@@ -1,6 +1,7 @@
-"""Canonicalization benchmark: invariance and noise robustness on the QM9 test split.
+"""Canonicalization benchmark: invariance and noise robustness on a test split (QM9 or drug-like).
 
     python benchmarks/canonicalization.py [--n-noise 2000]
+    python benchmarks/canonicalization.py --dataset moses   # after: python -m inertialar data prepare --dataset moses
 
 Invariance: every test molecule gets one random rotation + translation + atom permutation; the
 canonical sequence must be identical within 1e-3 Å. Each exception is listed with its frame
@@ -8,7 +9,9 @@ figures (an exception whose frame had equivalent candidates, ``n_equivalent > 1`
 under 1e-3 Å is a (near-)exact symmetry). Noise: Gaussian noise of σ Å per coordinate plus a
 random pose; a molecule "changes" when the element sequence differs or any token moves by more
 than 0.1 Å + 5σ (more than the noise itself explains).
-Writes benchmarks/results/canonicalization.md and canonicalization_noise.csv.
+Writes benchmarks/results/canonicalization.md and canonicalization_noise.csv (QM9: from qm9pack's
+B3LYP geometries), or canonicalization_moses.md and canonicalization_noise_moses.csv (the MOSES
+test subset's MMFF94 conformers, from the token cache; its molecules are posed at random anyway).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from inertialar.data import load_split  # noqa: E402
+from inertialar.datasets import get_dataset  # noqa: E402
 from inertialar.datasets.qm9 import load_qm9_raw, split_rows  # noqa: E402
 from inertialar.frames import canonicalize, random_pose, same_sequence, tokens_changed  # noqa: E402
 from inertialar.molecule import Molecule  # noqa: E402
@@ -35,21 +40,35 @@ NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-noise", type=int, default=2000, help="test molecules used for the noise study")
+    parser.add_argument("--dataset", choices=["qm9", "moses"], default="qm9")
     args = parser.parse_args()
-    raw = load_qm9_raw(split_rows("test"))
+    spec = get_dataset(args.dataset)
+    if args.dataset == "qm9":
+        raw = load_qm9_raw(split_rows("test"))
+        molecules, smiles = raw.molecules, raw.smiles
+    else:
+        ts = load_split("test", "moses")
+        molecules, smiles = [ts.molecule(k) for k in range(len(ts))], list(ts.smiles)
+    suffix = "" if args.dataset == "qm9" else f"_{args.dataset}"
+    built = ""
+    if args.dataset == "moses":
+        from inertialar.datasets.moses import build_report
+
+        row = build_report().get("splits", {}).get("test", {})
+        built = f" built: {row.get('built')} of {row.get('requested')} SMILES, {row.get('failed')} failed to embed"
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    canon = [canonicalize(m) for m in tqdm(raw.molecules, desc="canonical", unit="mol")]
+    canon = [canonicalize(m) for m in tqdm(molecules, desc="canonical", unit="mol")]
     per_mol = (time.perf_counter() - t0) / len(canon)
     failures = []
-    for k, (m, c) in enumerate(zip(tqdm(raw.molecules, desc="invariance", unit="mol"), canon)):
+    for k, (m, c) in enumerate(zip(tqdm(molecules, desc="invariance", unit="mol"), canon)):
         if not same_sequence(c.molecule, canonicalize(random_pose(m, rng)).molecule):
-            failures.append((m.title, raw.smiles[k], c.frame))
-    n = len(raw.molecules)
+            failures.append((m.title, smiles[k], c.frame))
+    n = len(molecules)
     rate = 1 - len(failures) / n
 
     noise_rows = []
-    subset = raw.molecules[: args.n_noise]
+    subset = molecules[: args.n_noise]
     for sigma in NOISE_LEVELS:
         n_changed = 0
         for m, c in zip(tqdm(subset, desc=f"noise {sigma} Å", unit="mol"), canon):
@@ -58,18 +77,21 @@ def main() -> None:
         noise_rows.append({"noise_angstrom": sigma, "changed_fraction": n_changed / len(subset), "n": len(subset)})
 
     RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / "canonicalization_noise.csv").open("w", newline="") as f:
+    with (RESULTS / f"canonicalization_noise{suffix}.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(noise_rows[0]))
         writer.writeheader()
         writer.writerows(noise_rows)
     gaps = np.array([c.frame.gaps.min() for c in canon])
     margins = np.array([c.frame.margin for c in canon])
     lines = [
-        "# Canonicalization on the QM9 test split",
+        f"# Canonicalization on the {spec.label} test split",
         "",
-        "Command: `python benchmarks/canonicalization.py` (CPU, 2 cores).",
+        f"Command: `python benchmarks/canonicalization.py{'' if not suffix else ' --dataset ' + args.dataset}` "
+        "(CPU, 2 cores).",
         "",
-        f"- Molecules: {n} (every test molecule; none dropped: planar, linear, < 4 atoms all kept)",
+        f"- Atoms per molecule (with H): mean {np.mean([len(m) for m in molecules]):.1f}, "
+        f"max {max(len(m) for m in molecules)}",
+        f"- Molecules: {n} (every test molecule{built}; none dropped here: planar, linear, < 4 atoms all kept)",
         f"- Identical canonical sequence (≤ 1e-3 Å) after random rotation + translation + permutation: "
         f"**{100 * rate:.2f}%** ({n - len(failures)} / {n})",
         f"- Canonicalization time: {1000 * per_mol:.2f} ms per molecule",
@@ -92,7 +114,7 @@ def main() -> None:
               "A molecule changes when its element sequence differs or a token moves by > 0.1 Å + 5σ.", "",
               "| noise σ (Å) | changed |", "|---|---|"]
     lines += [f"| {r['noise_angstrom']} | {100 * r['changed_fraction']:.1f}% |" for r in noise_rows]
-    (RESULTS / "canonicalization.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"canonicalization{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -72,11 +72,18 @@ def cmd_evaluate(args) -> int:
 
     mols = read_molecules(args.file)
     try:
-        known = train_smiles()
+        known = train_smiles(args.dataset)
     except FileNotFoundError:
         known = None
-        print("note: novelty needs the data cache (python -m inertialar data prepare)", file=sys.stderr)
+        print(f"note: novelty needs the {args.dataset} data cache (python -m inertialar data prepare "
+              f"--dataset {args.dataset})", file=sys.stderr)
     result = {**evaluate(mols, known), "edm_bonds": "EDM distance table (bond_analyze.py)"}
+    if any("S" in m.elements for m in mols):  # a labelled variant: later work allows S 2, 4 or 6
+        from inertialar.metrics import RELAXED_VALENCES
+
+        relaxed = evaluate(mols, smiles=[None] * len(mols), valences=RELAXED_VALENCES)
+        result["atom_stability_s246"] = relaxed["atom_stability"]
+        result["mol_stability_s246"] = relaxed["mol_stability"]
     if args.plausibility:
         from inertialar.plausibility import plausibility
 
@@ -99,9 +106,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_groups(args) -> int:
-    from inertialar.groups import GROUP_NAMES, GROUP_SMARTS
+    from inertialar.datasets import get_dataset
+    from inertialar.groups import GROUP_SMARTS
 
-    for name in GROUP_NAMES:
+    for name in get_dataset(args.dataset).groups:
         print(f"{name:18s} {GROUP_SMARTS[name]}")
     return 0
 
@@ -197,7 +205,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_window(args) -> int:
-    from inertialar.window import CANDIDATES, parse_candidates, run_window
+    from inertialar.window import CANDIDATES, DRUG_CANDIDATES, parse_candidates, run_window
 
     cfg = _train_config(args)
     cfg.warmup_steps = args.warmup_steps
@@ -205,7 +213,8 @@ def cmd_window(args) -> int:
         cfg.run_dir = str(Path(args.out) / "state")
     summary = run_window(cfg, args.minutes, args.out, max_file_mb=args.max_file_mb, calibrate_s=args.calibrate,
                          scale_lr=args.lr is None,
-                         candidates=CANDIDATES if args.candidates is None else parse_candidates(args.candidates))
+                         candidates=(DRUG_CANDIDATES if cfg.model.dataset == "moses" else CANDIDATES)
+                         if args.candidates is None else parse_candidates(args.candidates))
     if summary.get("calibration"):
         chosen = summary["calibration"]["chosen"]
         print(f"calibration: chose head {chosen['head_width']}×{chosen['head_depth']}, {chosen['batch_tokens']} tokens, "
@@ -337,9 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plausibility", action="store_true",
                    help="add PoseBusters (mol config) pass rates per check and posebusters_all_pass; bonds are "
                         "perceived from the coordinates by RDKit (EDM metrics keep EDM's distance table)")
+    e.add_argument("--dataset", choices=["qm9", "moses"], default="qm9", help="training set for novelty")
     e.set_defaults(func=cmd_evaluate)
 
     g = sub.add_parser("groups", help="functional-group names and SMARTS")
+    g.add_argument("--dataset", choices=["qm9", "moses"], default="qm9", help="whose group list (moses adds 11)")
     g.set_defaults(func=cmd_groups)
 
     d = sub.add_parser("data", help="datasets: QM9, drug-like (MOSES, MMFF94 conformers)")

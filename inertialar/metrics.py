@@ -187,6 +187,7 @@ def evaluate(
     molecules: list[Molecule],
     train_smiles: set[str] | None = None,
     smiles: list[str | None] | None = None,
+    valences: dict[str, tuple[int, ...]] = VALENCES,
 ) -> dict:
     """EDM metrics of a set of (generated) molecules; every molecule counts.
 
@@ -194,7 +195,8 @@ def evaluate(
     ``edm_smiles``. Returns fractions in 0..1: atom_stability (pooled over all atoms),
     mol_stability, validity, uniqueness (unique valid / valid), valid_x_unique
     (unique valid / n), novelty (unique valid not in ``train_smiles`` / unique valid; None
-    without ``train_smiles``); and n.
+    without ``train_smiles``); and n. ``valences`` changes the stability rule only (e.g.
+    ``RELAXED_VALENCES``, reported as a labelled variant, never the reference).
     """
     if not molecules:
         raise ValueError("evaluate needs at least one molecule")
@@ -204,7 +206,7 @@ def evaluate(
     all_smiles: list[str | None] = []
     for k, mol in enumerate(molecules):
         bonds = bond_orders(mol)
-        n_stable, n_atoms, mol_stable = stability(mol, bonds)
+        n_stable, n_atoms, mol_stable = stability(mol, bonds, valences)
         stable_atoms += n_stable
         total_atoms += n_atoms
         stable_mols += mol_stable

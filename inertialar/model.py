@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from inertialar.datasets import QM9_ELEMENTS, DatasetSpec, get_dataset
 from inertialar.diffusion import DiffusionConfig, DiffusionHead
 from inertialar.georope import fourier_features
-from inertialar.datasets import QM9_ELEMENTS, DatasetSpec, get_dataset
 from inertialar.groups import GROUP_NAMES
 from inertialar.tokenizer import vocabulary
 from inertialar.transformer import Backbone, BackboneConfig, KVCache

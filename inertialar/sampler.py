@@ -52,11 +52,11 @@ import numpy as np
 import torch
 
 from inertialar.batch import BatchRows
+from inertialar.datasets import QM9_ELEMENTS
 from inertialar.diffusion import Guide
 from inertialar.groups import check_group_names
 from inertialar.model import InertialAR
 from inertialar.molecule import Molecule
-from inertialar.datasets import QM9_ELEMENTS
 from inertialar.tokenizer import tokens_to_molecule
 
 REPRO_ATOL = 1e-2  # Å; a molecule sampled in any batch vs alone (see the module docstring)

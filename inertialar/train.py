@@ -316,7 +316,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         epoch_start = st.get("epoch_start", epoch * batches_per_epoch)  # states written before epoch_start existed
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else compiled(model, cfg.compile)
 
-    meta_base = {"dataset": cfg.model.dataset, "split_hash": split_hash(cfg.model.dataset, cfg.data_dir), "train_config": {k: v for k, v in asdict(cfg).items() if k != "model"},
+    meta_base = {"dataset": cfg.model.dataset, "split_hash": split_hash(cfg.model.dataset, cfg.data_dir),
+                 "train_config": {k: v for k, v in asdict(cfg).items() if k != "model"},
                  "parameters": count_parameters(model), "device": torch.cuda.get_device_name(device)
                  if device.type == "cuda" else "cpu", "world_size": world}
 

@@ -43,7 +43,8 @@ def noise_robustness(mol: Molecule, levels: tuple[float, ...] = NOISE_LEVELS, tr
 
 DEFINITIONS = (
     "**Stable**: every atom's bond-order sum (bonds inferred from interatomic distances, EDM's rule) equals "
-    "its valence (EDM's table: H 1, C 4, N 3, O 2, F 1, S 4, Cl 1, Br 1). **Valid**: RDKit sanitizes the molecule built from those bonds, "
+    "its valence (EDM's table: H 1, C 4, N 3, O 2, F 1, S 4, Cl 1, Br 1). **Valid**: RDKit sanitizes the "
+    "molecule built from those bonds, "
     "adding implicit hydrogens to under-bonded atoms — so a valid molecule may be a radical; "
     "**radical e⁻** counts those missing hydrogens (what RDKit reports when it reads the downloaded SDF).")
 VALID_UNSTABLE = ("valid but unstable: RDKit accepts it only by adding implicit hydrogens to the under-bonded "

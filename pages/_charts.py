@@ -77,14 +77,14 @@ _HEATMAP_CSS = """
 """
 
 
-def noise_curve(live: pd.DataFrame, dataset: pd.DataFrame | None) -> go.Figure:
-    """Changed fraction vs coordinate noise: this molecule (live) and the dataset table if any."""
+def noise_curve(live: pd.DataFrame, datasets: dict[str, pd.DataFrame] | None = None) -> go.Figure:
+    """Changed fraction vs coordinate noise: this molecule (live) and each dataset table (label → table)."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=live["noise_angstrom"], y=live["changed_fraction"], mode="lines+markers",
                              name=f"this molecule ({int(live['n'].iloc[0])} trials per level)"))
-    if dataset is not None:
-        fig.add_trace(go.Scatter(x=dataset["noise_angstrom"], y=dataset["changed_fraction"], mode="lines+markers",
-                                 name="QM9 test set (benchmark table)", line={"color": "black"}))
+    for (label, table), colour in zip((datasets or {}).items(), ("black", "#8c564b"), strict=False):
+        fig.add_trace(go.Scatter(x=table["noise_angstrom"], y=table["changed_fraction"], mode="lines+markers",
+                                 name=f"{label} (benchmark table)", line={"color": colour}))
     fig.update_layout(title="How often the canonical tokens change under noise", xaxis_title="noise σ (Å)",
                       yaxis_title="fraction of trials changed", yaxis_range=[-0.02, 1.02],
                       legend={"orientation": "h", "y": -0.25}, **_LAYOUT)

@@ -19,7 +19,8 @@ from inertialar.molecule import Molecule, MoleculeError, from_smiles, parse_text
 UPLOAD_MB = 5  # the same as [server] maxUploadSize in .streamlit/config.toml (tests check they agree)
 MAX_UPLOAD_BYTES = UPLOAD_MB * 1024 * 1024
 SOURCES = ("QM9 test molecule", "Upload XYZ/SDF", "Paste XYZ/SDF", "SMILES", "Example molecule")
-EXAMPLES: dict[str, str] = {f"{name} ({spec.name.upper()})": smiles for spec in DATASETS.values()
+# Well-known drugs first (what a teacher shows), then QM9-sized molecules.
+EXAMPLES: dict[str, str] = {f"{name} ({spec.name.upper()})": smiles for spec in reversed(DATASETS.values())
                             for name, smiles in spec.examples}
 
 

@@ -18,6 +18,7 @@ from pages._analysis import DEFINITIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CARD = "assets/MODEL_CARD.md"
+DRUG_CARD = "assets/MODEL_CARD_moses.md"
 METRIC_NAMES = {"atom_stability": "atom stability", "mol_stability": "molecule stability", "validity": "validity"}
 RESULTS = "benchmarks/results"
 # table → (path relative to the repository root, required columns, command that produces it)
@@ -37,6 +38,9 @@ TABLES = {
     "sampler_frontier": (f"{RESULTS}/sampler_frontier.csv",
                          ["kind", "label", "mol_stability", "valid_x_unique", "uniqueness", "atoms_w1",
                           "molecules_per_s"], "python benchmarks/sampler_frontier.py"),
+    "moses_quality": (f"{RESULTS}/moses_quality.csv",
+                      ["set", "n", "atom_stability", "mol_stability", "validity", "valid_x_unique"],
+                      "python benchmarks/moses.py"),
     "app_load": (f"{RESULTS}/app_load_summary.csv",
                  ["sessions", "app_p50_s", "app_p95_s", "first_frame_p50_s", "first_frame_p95_s", "errors",
                   "crosstalk_mismatches"],
@@ -204,18 +208,38 @@ def _frontier(df: pd.DataFrame) -> None:
     st.dataframe(df[shown].round(3), hide_index=True, key="bench.frontier_table")
 
 
+def _drug_like(root: Path) -> None:
+    """The drug-like starter: its quality next to the data's own conformers, then its model card."""
+    df = read_table(root, "moses_quality")
+    if df is not None:
+        long = df.melt(id_vars=["set"], value_vars=["atom_stability", "validity", "valid_x_unique", "mol_stability"],
+                       var_name="metric", value_name="fraction")
+        st.plotly_chart(_charts.grouped_bars(long, "metric", "fraction", "set",
+                                             "Drug-like (MOSES, MMFF94 conformers): data vs model", "fraction"),
+                        key="bench.moses_quality")
+        st.caption("The first set is the MOSES test subset's own conformers through the same evaluator (EDM's "
+                   "GEOM protocol: S valence 4), the reference row; molecule stability is near 0 even for data.")
+        st.dataframe(df, hide_index=True, key="bench.moses_table")
+    if (root / DRUG_CARD).exists():
+        st.markdown(demote_headings((root / DRUG_CARD).read_text(encoding="utf-8", errors="replace")))
+    else:
+        st.info(f"No drug-like model card yet ({DRUG_CARD}): `python benchmarks/moses.py`.")
+
+
 def render(root: Path = ROOT) -> None:
     """Model card and benchmark charts from the files under ``root`` (the repository by default)."""
     root = Path(root)
     st.title("Model & benchmarks")
-    tab_card, tab_frontier, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
-        ["Model card", "Sampler frontier", "Quality vs CFG", "Plausibility", "Distributions", "Speed",
-         "Learning curve"])
+    tab_card, tab_drug, tab_frontier, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
+        ["Model card (QM9)", "Drug-like (MOSES)", "Sampler frontier", "Quality vs CFG", "Plausibility",
+         "Distributions", "Speed", "Learning curve"])
     with tab_card:
         if (root / MODEL_CARD).exists():
             st.markdown(demote_headings((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace")))
         else:
             st.info("No model card yet (assets/MODEL_CARD.md); it is written with the trained checkpoint.")
+    with tab_drug:
+        _drug_like(root)
     with tab_frontier:
         df = read_table(root, "sampler_frontier")
         if df is not None:

@@ -29,7 +29,11 @@ VIEW_HEIGHT = 360
 SMALL_MARGIN = 0.1  # Å; a frame this close to its runner-up may flip under noise of this size
 MIN_DISTANCE = 0.5  # Å; atoms closer than this are almost certainly an input error
 ANCHOR_COLOR = "#00b050"
-NOISE_TABLE = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "canonicalization_noise.csv"
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+NOISE_TABLE = RESULTS / "canonicalization_noise.csv"  # QM9 test split
+DRUG_NOISE_TABLE = RESULTS / "canonicalization_noise_moses.csv"  # drug-like (MOSES) test subset
+SUMMARIES = {"QM9 test split": RESULTS / "canonicalization.md",
+             "drug-like (MOSES, MMFF94 conformers) test subset": RESULTS / "canonicalization_moses.md"}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -118,8 +122,22 @@ def _token_table(mol: Molecule) -> pd.DataFrame:
     return pd.DataFrame(_inputs.canonical_xyz_table(mol))
 
 
-def render(noise_table: Path = NOISE_TABLE) -> None:
-    """The lab; ``noise_table`` is the dataset-level noise table (shown if the file exists)."""
+def _dataset_summaries(summaries: dict[str, Path]) -> None:
+    """The committed invariance and degeneracy figures of each dataset (benchmarks/canonicalization.py)."""
+    with st.expander("Dataset benchmarks: invariance and frame degeneracy (QM9 and drug-like test sets)"):
+        for label, path in summaries.items():
+            if not path.exists():
+                st.info(f"No table for the {label} yet: `python benchmarks/canonicalization.py"
+                        f"{' --dataset moses' if 'moses' in path.name else ''}`.")
+                continue
+            bullets = [line for line in path.read_text().splitlines() if line.startswith("- ")]
+            st.markdown(f"**{label}** ({path.name})\n" + "\n".join(bullets))
+
+
+def render(noise_table: Path = NOISE_TABLE, drug_noise_table: Path = DRUG_NOISE_TABLE,
+           summaries: dict[str, Path] | None = None) -> None:
+    """The lab; the noise tables are the dataset-level tables (each shown if its file exists).
+    The molecule sources include well-known drugs (aspirin, caffeine, ibuprofen, paracetamol)."""
     st.title("Canonicalization lab")
     st.caption("A molecule becomes a canonical token sequence: canonical atom order, inertial-frame coordinates, "
                "axis signs fixed by class-weighted moments or an anchor atom.")
@@ -165,14 +183,18 @@ def render(noise_table: Path = NOISE_TABLE) -> None:
     st.subheader("Robustness to coordinate noise")
     trials = 30 if len(mol) <= 200 else 10
     live = _noise(xyz, trials)
-    dataset = _dataset_noise(Path(noise_table))
-    st.plotly_chart(_charts.noise_curve(live, dataset), key="canon.noise")
+    tables = {label: df for label, df in (("QM9 test set", _dataset_noise(Path(noise_table))),
+                                          ("drug-like test set", _dataset_noise(Path(drug_noise_table))))
+              if df is not None}
+    st.plotly_chart(_charts.noise_curve(live, tables), key="canon.noise")
     st.caption(NOISE_DEFINITION)
-    if dataset is None:
+    if not tables:
         st.info("No dataset-level table yet (benchmarks/results/canonicalization_noise.csv); produce it with "
                 "`python benchmarks/canonicalization.py`.")
     else:
-        st.caption("The black line is the committed QM9 test-set table (benchmarks/results/canonicalization_noise.csv).")
+        st.caption("The other lines are the committed test-set tables (benchmarks/results/canonicalization_noise*.csv: "
+                   "QM9, and the drug-like MOSES subset).")
+    _dataset_summaries(SUMMARIES if summaries is None else summaries)
 
 
 if __name__ == "__main__":  # run by st.navigation (or directly by Streamlit: see _entry)

@@ -6,17 +6,19 @@ import numpy as np
 import pytest
 import torch
 
+from inertialar.datasets import get_dataset
 from inertialar.diffusion import DiffusionConfig
 from inertialar.model import InertialAR, ModelConfig
 from inertialar.molecule import Molecule
 from inertialar.transformer import BackboneConfig
 
 
-def tiny_config() -> ModelConfig:
-    """A model small enough to build and sample in milliseconds."""
-    return ModelConfig(
-        backbone=BackboneConfig(width=32, depth=2, heads=2, rope_heads=1, rope_pairs_per_axis=2,
-                                nystrom_grid=3, max_len=32),
+def tiny_config(dataset: str = "qm9") -> ModelConfig:
+    """A model small enough to build and sample in milliseconds (QM9's or the drug-like vocabulary)."""
+    spec = get_dataset(dataset)
+    return ModelConfig.for_dataset(
+        spec, 31 if dataset == "qm9" else 63,
+        backbone=BackboneConfig(width=32, depth=2, heads=2, rope_heads=1, rope_pairs_per_axis=2, nystrom_grid=3),
         diffusion=DiffusionConfig(width=32, depth=1, noise_draws=2),
     )
 

@@ -32,7 +32,7 @@ import torch
 from playwright.sync_api import Error as PlaywrightError
 
 from conftest import tiny_config
-from inertialar.checkpoint import load_checkpoint, save_checkpoint
+from inertialar.checkpoint import MOSES_CHECKPOINT, load_checkpoint, save_checkpoint
 from inertialar.model import InertialAR
 from inertialar.molecule import parse_xyz
 from inertialar.sampler import REPRO_ATOL, SampleSettings, sample
@@ -63,12 +63,10 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(tiny_checkpoint, tmp_path_factory) -> str:
-    """``streamlit run app.py`` on a free port; yields the base URL."""
+def _serve(checkpoint: Path, log: Path):
+    """``streamlit run app.py`` on a free port with ``checkpoint`` as the default model; yields the base URL."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "INERTIALAR_CHECKPOINT": str(tiny_checkpoint), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "INERTIALAR_CHECKPOINT": str(checkpoint), "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.serverAddress", "127.0.0.1",
            "--server.fileWatcherType", "none"]
@@ -96,6 +94,20 @@ def server(tiny_checkpoint, tmp_path_factory) -> str:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_checkpoint, tmp_path_factory) -> str:
+    """The app on the tiny random QM9 model."""
+    yield from _serve(tiny_checkpoint, tmp_path_factory.mktemp("server") / "streamlit.log")
+
+
+@pytest.fixture(scope="module")
+def moses_server(tmp_path_factory) -> str:
+    """The app on the shipped drug-like checkpoint (assets/inertialar_moses.pt) as its model."""
+    if not MOSES_CHECKPOINT.exists():
+        pytest.fail(f"the shipped drug-like checkpoint {MOSES_CHECKPOINT} is missing")
+    yield from _serve(MOSES_CHECKPOINT, tmp_path_factory.mktemp("moses_server") / "streamlit.log")
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +300,55 @@ def test_two_sessions_generating_together_each_get_their_own_molecules(browser, 
         assert all(np.abs(a.coords - b.coords).max() <= REPRO_ATOL for a, b in zip(got, alone))
         assert pg.locator("[data-testid=stException]").count() == 0
         pg.context.close()
+
+
+def test_every_page_works_on_the_drug_like_checkpoint(browser, moses_server):
+    """Generate, the lab (on caffeine), the Failure inspector and Model & benchmarks with the shipped
+    MOSES model: molecules drawn, no exception box, the sidebar names the drug-like data."""
+    pg = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+    pg.set_default_timeout(90_000)
+    pg.goto(moses_server)
+    pg.get_by_role("heading", name="Generate", level=1).wait_for()
+    _wait_idle(pg)
+    assert pg.get_by_text("drug-like (MOSES, MMFF94 conformers)", exact=False).count() >= 1
+    box = pg.get_by_label("Number of molecules", exact=True)
+    box.fill("2")
+    box.press("Enter")
+    _wait_idle(pg, quiet_s=0.5)
+    pg.get_by_role("button", name="Generate", exact=True).click()
+    _wait_drawn(pg, 1, timeout_s=180)
+    _wait_idle(pg)
+    assert pg.locator("[data-testid=stException]").count() == 0
+
+    pg.goto(f"{moses_server}/canonicalization")
+    pg.get_by_role("heading", name="Canonicalization lab", level=1).wait_for()
+    _wait_idle(pg)
+    pg.get_by_text("Example molecule", exact=True).click()
+    _wait_idle(pg)
+    pg.get_by_text("SMILES CC(=O)Oc1ccccc1C(=O)O", exact=False).wait_for()  # aspirin, the first example
+    pg.locator("[data-testid=stSelectbox]").filter(has_text="aspirin").click()
+    pg.get_by_role("option", name="caffeine (MOSES)").click()
+    _wait_idle(pg)
+    pg.get_by_text("SMILES Cn1cnc2c1c(=O)n(C)c(=O)n2C", exact=False).wait_for()
+    _wait_drawn(pg, 2)
+    assert pg.locator("[data-testid=stException]").count() == 0
+
+    pg.goto(f"{moses_server}/failures")
+    pg.get_by_role("heading", name="Failure inspector", level=1).wait_for()
+    _wait_idle(pg)
+    box = pg.get_by_label("Number of molecules", exact=True)
+    box.fill("4")
+    box.press("Enter")
+    _wait_idle(pg, quiet_s=0.5)
+    pg.get_by_role("button", name="Generate batch", exact=True).click()
+    _wait_idle(pg, timeout_s=240)
+    assert pg.locator("[data-testid=stException]").count() == 0
+    pg.get_by_text("4 molecules · valence", exact=False).wait_for()
+
+    pg.goto(f"{moses_server}/benchmarks")
+    pg.get_by_role("heading", name="Model & benchmarks", level=1).wait_for()
+    _wait_idle(pg)
+    pg.get_by_role("tab", name="Drug-like (MOSES)").click()
+    pg.get_by_text("MOSES test subset, own MMFF94 conformers (reference)", exact=False).first.wait_for()
+    assert pg.locator("[data-testid=stException]").count() == 0
+    pg.context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from inertialar.datasets import QM9_ELEMENTS as ELEMENTS
 from inertialar.metrics import (
     DOUBLE_PM,
     SINGLE_PM,
@@ -18,7 +19,6 @@ from inertialar.metrics import (
     sanitize_error,
     stability,
 )
-from inertialar.datasets import QM9_ELEMENTS as ELEMENTS
 from inertialar.molecule import Molecule
 
 EVALUATE_KEYS = {"n", "atom_stability", "mol_stability", "validity", "uniqueness", "valid_x_unique", "novelty"}

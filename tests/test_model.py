@@ -20,7 +20,6 @@ from inertialar.model import PRESENT, InertialAR
 from inertialar.sampler import SampleSettings, sample
 
 
-
 def _batch(gen: torch.Generator, b: int = 3, n: int = 6):
     types = torch.randint(0, 5, (b, n), generator=gen)
     coords = torch.randn(b, n, 3, generator=gen) * 1.4

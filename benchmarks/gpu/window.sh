@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU window (≤ 10 min command): a wide-head QM9 model, calibrated first, and a drug-like model beside it
 # when its packed data travelled too.
-#   on the device machine, from the repo root, with the packed data in .gpu_data (data pack):
+#   on the device machine, from the repo root, with the packed data in .gpu_data
+#   (python -m inertialar data pack --dest .gpu_data; and --dataset moses for the drug-like run):
 #   MAIN_MIN=9 OUT=$OUT bash benchmarks/gpu/window.sh
 # Main run: `window --calibrate CAL_S` measures tokens/s of the head/batch/compile candidates (CANDIDATES below,
 # ~CAL_S seconds), picks the widest head that still trains ≥ 100 epochs and stays ≤ 45 MB in fp16
@@ -10,8 +11,8 @@
 # Outputs (each ≤ 15 MB): main_ema_fp16.pt[.partNN], drug_ema_fp16.pt[.partNN] if drug-like data, logs.tar.gz.
 # The loader joins parts: load_checkpoint("main_ema_fp16.pt") reads main_ema_fp16.pt.part00, .part01, …
 # CPU rehearsal (tests/test_train.py rehearses the calibration in seconds):
-#   DEVICE=cpu MAIN_MIN=1 CAL_S=20 LIMIT="--limit-train 300" CANDIDATES="64x2@2560,96x2@2560" OUT=/tmp/o \
-#       bash benchmarks/gpu/window.sh
+#   DEVICE=cpu MAIN_MIN=1 CAL_S=20 LIMIT="--limit-train 300" CANDIDATES="64x2@2560,96x2@2560" \
+#       DRUG_CANDIDATES="64x2@5120" OUT=/tmp/o bash benchmarks/gpu/window.sh
 set -u
 export PYTHONUNBUFFERED=1
 PY=${PY:-python3}
@@ -33,14 +34,16 @@ $PY -m inertialar window $common --data .gpu_data --minutes "$MAIN_MIN" --calibr
     --width 256 --heads 8 --distance-kernel exact $MAIN_FLAGS > "$WORK/main.txt" 2>&1 &
 main=$!
 drug=""
-if [ -f .gpu_data/moses/train.npz ] || ls .gpu_data/moses/*train* >/dev/null 2>&1; then
-  # Drug-like sequences are ~3× longer than QM9's: the same token budget per batch holds fewer molecules.
-  $PY -m inertialar window $common --data .gpu_data/moses --minutes "$DRUG_MIN" --calibrate "$CAL_S" \
-      --candidates "640x4@65536,1024x4@65536" --out "$WORK/drug" --run-dir "$WORK/drug_state" \
+if [ -f .gpu_data/moses_train_v3.npz ]; then
+  # Drug-like sequences are ~2.3× longer than QM9's: window.DRUG_CANDIDATES (larger token batches), unless
+  # DRUG_CANDIDATES is set here (the CPU rehearsal uses tiny ones).
+  drug_cands=${DRUG_CANDIDATES:+--candidates $DRUG_CANDIDATES}
+  $PY -m inertialar window $common --dataset moses --data .gpu_data --minutes "$DRUG_MIN" --calibrate "$CAL_S" \
+      $drug_cands --out "$WORK/drug" --run-dir "$WORK/drug_state" \
       --width 256 --heads 8 --distance-kernel exact $MAIN_FLAGS > "$WORK/drug.txt" 2>&1 &
   drug=$!
 else
-  echo "no drug-like data in .gpu_data/moses: QM9 only"
+  echo "no drug-like data in .gpu_data (data pack --dataset moses --dest .gpu_data): QM9 only"
 fi
 wait $main
 [ -n "$drug" ] && wait "$drug"

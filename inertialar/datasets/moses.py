@@ -10,8 +10,8 @@ MOSES ``train.csv.gz`` without overlap, test from ``test.csv.gz`` (default 50,00
 ETKDGv3 (random seed from its row, 5 s timeout, a second try from random coordinates) →
 MMFF94 (2,000 iterations; charged groups such as nitro keep their SMILES charges for MMFF, the
 tokens carry none, as in GEOM-Drugs' EDM evaluation) → canonical tokens
-(``data.process_molecule``). Work runs over a process pool in shards of ``SHARD`` molecules written atomically, so an interrupted build
-resumes at the first missing shard. Every molecule that fails is counted by reason in
+(``data.process_molecule``). Work runs over a process pool in shards of ``SHARD`` molecules, each
+written atomically, so an interrupted build resumes at the first missing shard. Every molecule that fails is counted by reason in
 ``moses_report.json`` beside the caches; none is dropped silently. The package itself is never
 imported (``import moses`` pulls in fcd_torch): its CSVs are read from the installed wheel.
 """

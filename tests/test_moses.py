@@ -1,0 +1,174 @@
+"""The drug-like dataset end to end: a 50-molecule MOSES build (conformers, tokens, cache, report),
+resuming, bad SMILES files, then a tiny model trained and sampled on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_config
+from inertialar.checkpoint import load_checkpoint
+from inertialar.data import cache_path, load_split, longest_molecule, sequence_length
+from inertialar.datasets import DRUG_ELEMENTS, MOSES
+from inertialar.datasets import moses as moses_data
+from inertialar.frames import canonicalize, same_sequence
+from inertialar.groups import DRUG_GROUP_NAMES
+from inertialar.metrics import evaluate
+from inertialar.model import InertialAR
+from inertialar.sampler import SampleSettings, sample
+from inertialar.tokenizer import tokenize
+from inertialar.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def moses_cache(tmp_path_factory) -> Path:
+    """A cache holding a 50 / 5 / 5 MOSES build, made with the real pipeline (one worker)."""
+    root = tmp_path_factory.mktemp("moses_cache")
+    old = os.environ.get("INERTIALAR_CACHE")
+    os.environ["INERTIALAR_CACHE"] = str(root)
+    moses_data.prepare(workers=1, progress=False, n=50)
+    yield root
+    if old is None:
+        os.environ.pop("INERTIALAR_CACHE", None)
+    else:
+        os.environ["INERTIALAR_CACHE"] = old
+
+
+def test_a_fifty_molecule_build_gives_token_caches_and_a_full_report(moses_cache):
+    report = json.loads((moses_cache / moses_data.REPORT_NAME).read_text())
+    assert report["dataset"] == "drug-like (MOSES, MMFF94 conformers)" and report["seed"] == moses_data.SEED
+    for split, requested in (("train", 50), ("valid", 5), ("test", 5)):
+        row = report["splits"][split]
+        ts = load_split(split, "moses")
+        assert row["requested"] == requested and row["built"] + row["failed"] == requested == len(ts) + row["failed"]
+        assert ts.elements == DRUG_ELEMENTS and ts.dataset == "moses" and ts.groups.shape == (len(ts), 30)
+        assert ts.lengths.max() <= MOSES.max_atoms and ts.lengths.min() >= 8
+    train_ts = load_split("train", "moses")
+    assert (train_ts.smiles != "").mean() > 0.8  # MMFF conformers mostly pass EDM's bond rule
+    assert {"S", "Cl"} & {train_ts.elements[t] for t in np.unique(train_ts.types)}
+
+
+def test_the_subset_is_deterministic_and_valid_never_overlaps_train():
+    a, b = moses_data.select(50), moses_data.select(50)
+    assert all(np.array_equal(a[s][0], b[s][0]) and a[s][1] == b[s][1] for s in a)
+    assert not set(a["train"][0]) & set(a["valid"][0])
+
+
+def test_cached_tokens_are_canonical(moses_cache):
+    ts = load_split("test", "moses")
+    for k in range(len(ts)):
+        mol = ts.molecule(k)
+        types, coords = tokenize(mol.permuted(np.random.default_rng(k).permutation(len(mol))), DRUG_ELEMENTS)
+        assert np.array_equal(types, ts.types[ts.offsets[k]:ts.offsets[k + 1]])
+        assert same_sequence(canonicalize(mol).molecule, ts.molecule(k), tol=1e-3)
+
+
+def test_an_interrupted_build_resumes_at_the_missing_shard(moses_cache):
+    before = {s: load_split(s, "moses") for s in MOSES.splits}
+    shards = sorted((moses_cache / "moses_build").glob("*/*.npz"))
+    kept = {p: p.stat().st_mtime_ns for p in shards if not p.name.startswith("valid")}
+    next(p for p in shards if p.name.startswith("valid")).unlink()  # as if stopped mid-build
+    cache_path("moses", "valid").unlink()
+    moses_data.prepare(workers=1, progress=False, n=50)
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # finished shards are not redone
+    for s in MOSES.splits:
+        np.testing.assert_array_equal(load_split(s, "moses").coords, before[s].coords)
+
+
+def test_bad_smiles_file_lines_are_counted_by_reason_and_the_cache_stays_clean(tmp_path):
+    good = ["CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "Cn1cnc2c1c(=O)n(C)c(=O)n2C", "CCS(=O)(=O)N"] * 6
+    bad = ["C1CC(", "not_a_smiles", "[Si](C)(C)C", "CC[Se]C", "C1=C=C=C=1", "C" * 40]
+    path = tmp_path / "mols.smi"
+    path.write_text("# a comment\n" + "\n".join(good + bad) + "\n\n")
+    env = {**os.environ, "INERTIALAR_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "inertialar", "data", "prepare", "--dataset", "moses", "--smiles",
+                           str(path), "--workers", "1"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "cache" / moses_data.REPORT_NAME).read_text())
+    failures = sum((row["failures"] for row in report["splits"].values()), start=__import__("collections").Counter())
+    assert failures == {"unparsable": 2, "outside vocabulary": 2, "embedding failed": 1, "too large": 1}
+    assert sum(r["requested"] for r in report["splits"].values()) == len(good) + len(bad)
+    assert "failed (" in proc.stdout and "unparsable 2" in proc.stdout.replace(":", "")
+    leftovers = [p.name for p in (tmp_path / "cache").rglob("*") if ".partial" in p.name]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "moses", "--smiles", "/nonexistent.smi"], "no SMILES file"),
+    (["--dataset", "qm9", "--n", "5"], "apply to --dataset moses only"),
+    (["--dataset", "moses", "--n", "0"], "positive"),
+])
+def test_bad_prepare_requests_exit_2_with_one_line(tmp_path, args, message):
+    env = {**os.environ, "INERTIALAR_CACHE": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "inertialar", "data", "prepare", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2
+
+
+def test_a_tiny_model_trains_and_samples_drug_like_molecules(moses_cache, tmp_path):
+    cfg = tiny_config("moses")
+    assert sequence_length(longest_molecule("moses")) - 1 <= cfg.max_atoms
+    run = tmp_path / "run"
+    record = train(TrainConfig(model=cfg, run_dir=str(run), epochs=2, batch_tokens=1024, lr=3e-3, warmup_steps=2,
+                               eval_samples=0, eval_every_minutes=1e9, save_every_minutes=1e9), progress=False)
+    assert np.isfinite(record["val_loss"])
+    model, meta = load_checkpoint(run / "ema.pt")
+    assert model.cfg.dataset == "moses" and model.cfg.elements == DRUG_ELEMENTS and meta["dataset"] == "moses"
+    assert tuple(model.cfg.groups) == DRUG_GROUP_NAMES and meta["split_hash"] == moses_data.split_hash()
+    res = sample(model, SampleSettings(n=3, seed=1, steps=2, present=("sulfonamide",)))
+    assert len(res.molecules) == 3 and all(set(m.elements) <= set(DRUG_ELEMENTS) for m in res.molecules)
+    assert evaluate(res.molecules)["n"] == 3
+
+
+def test_a_qm9_model_refuses_moses_data_with_one_line(moses_cache, tmp_path):
+    cfg = TrainConfig(model=tiny_config("qm9"), run_dir=str(tmp_path), epochs=1)
+    cfg.model.dataset = "moses"  # a QM9 vocabulary pointed at drug-like data
+    with pytest.raises(ValueError, match="does not match the model's vocabulary"):
+        train(cfg, progress=False)
+
+
+def test_a_model_with_the_drug_vocabulary_places_sulfur_and_halogens():
+    torch.manual_seed(0)
+    model = InertialAR(tiny_config("moses")).eval()
+    assert model.type_head.out_features == len(DRUG_ELEMENTS) + 1
+    res = sample(model, SampleSettings(n=8, seed=0, steps=2, temperature=2.0, top_p=1.0))
+    assert {e for m in res.molecules for e in m.elements} - {"H", "C", "N", "O", "F"}
+
+
+def test_the_gpu_window_recipe_packs_and_trains_the_drug_like_set(moses_cache, tmp_path):
+    """``data pack --dataset moses`` then ``window --dataset moses`` reading only the packed copy,
+    calibrating tiny candidates (the CPU rehearsal of the drug-like run of benchmarks/gpu/window.sh)."""
+    packed, out = tmp_path / "packed", tmp_path / "out"
+    env = {**os.environ, "INERTIALAR_CACHE": str(moses_cache), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    base = [sys.executable, "-m", "inertialar"]
+    proc = subprocess.run(base + ["data", "pack", "--dataset", "moses", "--dest", str(packed)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in packed.iterdir()) == ["moses_train_v3.npz", "moses_valid_v3.npz"]
+    env["INERTIALAR_CACHE"] = str(tmp_path / "empty")
+    proc = subprocess.run(base + ["window", "--dataset", "moses", "--data", str(packed), "--minutes", "0.2",
+                                  "--out", str(out), "--calibrate", "3", "--candidates", "32x1@1024,48x1@2048",
+                                  "--width", "32", "--depth", "1", "--heads", "2", "--warmup-steps", "2",
+                                  "--distance-kernel", "exact"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model, meta = load_checkpoint(out / "ema_fp16.pt")
+    assert model.cfg.dataset == "moses" and model.cfg.max_atoms >= longest_molecule("moses", packed)
+    assert meta["split_hash"] == moses_data.split_hash(packed)
+
+
+def test_window_defaults_to_larger_batches_for_drug_like_data():
+    from inertialar.window import CANDIDATES, DRUG_CANDIDATES
+
+    assert min(c["batch_tokens"] for c in DRUG_CANDIDATES) > min(c["batch_tokens"] for c in CANDIDATES)
+
