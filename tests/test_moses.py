@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +95,7 @@ def test_bad_smiles_file_lines_are_counted_by_reason_and_the_cache_stays_clean(t
                            str(path), "--workers", "1"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "cache" / moses_data.REPORT_NAME).read_text())
-    failures = sum((row["failures"] for row in report["splits"].values()), start=__import__("collections").Counter())
+    failures = sum((Counter(row["failures"]) for row in report["splits"].values()), start=Counter())
     assert failures == {"unparsable": 2, "outside vocabulary": 2, "embedding failed": 1, "too large": 1}
     assert sum(r["requested"] for r in report["splits"].values()) == len(good) + len(bad)
     assert "failed (" in proc.stdout and "unparsable 2" in proc.stdout.replace(":", "")
@@ -105,7 +106,7 @@ def test_bad_smiles_file_lines_are_counted_by_reason_and_the_cache_stays_clean(t
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "moses", "--smiles", "/nonexistent.smi"], "no SMILES file"),
     (["--dataset", "qm9", "--n", "5"], "apply to --dataset moses only"),
-    (["--dataset", "moses", "--n", "0"], "positive"),
+    (["--dataset", "moses", "--n", "0"], "must be at least 1"),
 ])
 def test_bad_prepare_requests_exit_2_with_one_line(tmp_path, args, message):
     env = {**os.environ, "INERTIALAR_CACHE": str(tmp_path), "PYTHONPATH": str(ROOT)}
