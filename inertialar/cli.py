@@ -1,4 +1,6 @@
-"""Command line: ``python -m inertialar {canonicalize,evaluate,groups,data,train,sample,export,bench}``.
+"""Command line: ``python -m inertialar {canonicalize,evaluate,groups,data,train,window,sample,export,bench}``.
+
+What each command does; what it accepts is ``inertialar.cli_args``.
 
 Bad input of any kind ends with exit code 2 and one line on stderr, never a traceback; outputs
 are written atomically, so a failed command leaves nothing half-written.
@@ -6,49 +8,13 @@ are written atomically, so a failed command leaves nothing half-written.
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
+from inertialar.cli_args import UsageError, build_parser
+
 EXIT_BAD_INPUT = 2
-
-
-class UsageError(Exception):
-    """A user mistake; printed as one line, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
-        raise UsageError(message)
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _finite(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be positive")
-    return value
 
 
 def cmd_canonicalize(args) -> int:
@@ -302,150 +268,8 @@ def cmd_bench(args) -> int:
     return bench.main(args)
 
 
-def _training_flags(t: argparse.ArgumentParser, batch_tokens: int) -> None:
-    """Model, data and optimiser flags shared by ``train`` and ``window``."""
-    from inertialar.transformer import DISTANCE_KERNELS
-
-    t.add_argument("--run-dir", default=None, help="state, logs and EMA checkpoint (default ~/.cache/inertialar/runs/default)")
-    t.add_argument("--init", default=None, help="warm-start weights (and model size) from this checkpoint")
-    t.add_argument("--lr", type=_finite, default=None, help="peak learning rate (default 4e-4·√(batch/2560))")
-    t.add_argument("--batch-tokens", type=_positive_int, default=batch_tokens)
-    t.add_argument("--width", type=_positive_int, default=192)
-    t.add_argument("--depth", type=_positive_int, default=6)
-    t.add_argument("--heads", type=_positive_int, default=6)
-    t.add_argument("--rope-heads", type=int, default=None, help="heads with RoPE-3D (default half; 0 = none)")
-    t.add_argument("--distance-kernel", choices=DISTANCE_KERNELS, default="nystrom",
-                   help="distance bias: Nyström features, the exact Gaussian kernel, or none")
-    t.add_argument("--head-width", type=_positive_int, default=256)
-    t.add_argument("--head-depth", type=_positive_int, default=3)
-    t.add_argument("--eval-every", type=_finite, default=30.0, help="minutes between evaluations")
-    t.add_argument("--weight-decay", type=_finite, default=1e-4)
-    t.add_argument("--p-drop-group", type=_finite, default=0.5, help="chance that each group label is hidden")
-    t.add_argument("--flip-prob", type=_finite, default=0.0, help="augmentation: random axis signs, per molecule")
-    t.add_argument("--jitter", type=_finite, default=0.0, help="augmentation: noise (Å) on context coordinates")
-    t.add_argument("--limit-train", type=_positive_int, default=None)
-    t.add_argument("--data", default=None, help="read split caches from this folder (from data pack)")
-    t.add_argument("--dataset", choices=["qm9", "moses"], default=None,
-                   help="training data (default qm9, or --init's dataset)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="cpu")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m inertialar", description="InertialAR: autoregressive 3-D molecules in inertial frames")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    c = sub.add_parser("canonicalize", help="canonical order and inertial frame for every molecule of a file")
-    c.add_argument("input", help=".xyz or .sdf file (one or more molecules)")
-    c.add_argument("--out", help="output .xyz (or .sdf); without it, XYZ goes to standard output")
-    c.set_defaults(func=cmd_canonicalize)
-
-    e = sub.add_parser("evaluate", help="EDM metrics of the molecules in a file")
-    e.add_argument("file")
-    e.add_argument("--json", action="store_true", help="one JSON object")
-    e.add_argument("--plausibility", action="store_true",
-                   help="add PoseBusters (mol config) pass rates per check and posebusters_all_pass; bonds are "
-                        "perceived from the coordinates by RDKit (EDM metrics keep EDM's distance table)")
-    e.add_argument("--dataset", choices=["qm9", "moses"], default="qm9", help="training set for novelty")
-    e.set_defaults(func=cmd_evaluate)
-
-    g = sub.add_parser("groups", help="functional-group names and SMARTS")
-    g.add_argument("--dataset", choices=["qm9", "moses"], default="qm9", help="whose group list (moses adds 11)")
-    g.set_defaults(func=cmd_groups)
-
-    d = sub.add_parser("data", help="datasets: QM9, drug-like (MOSES, MMFF94 conformers)")
-    d.add_argument("action", choices=["prepare", "pack"], help="prepare: build the cache; pack: compressed "
-                   "train + valid copies in --dest (to travel to a GPU machine)")
-    d.add_argument("--dataset", choices=["qm9", "moses"], default=None, help="default qm9")
-    d.add_argument("--n", type=_positive_int, default=None,
-                   help="moses: training molecules (valid and test get n/10 each; default 50,000)")
-    d.add_argument("--smiles", default=None, help="moses: build from this SMILES file (one per line) instead")
-    d.add_argument("--dest", default=None, help="folder for data pack")
-    d.add_argument("--workers", type=_positive_int, default=2)
-    d.add_argument("--force", action="store_true", help="rebuild even if cached")
-    d.set_defaults(func=cmd_data)
-
-    t = sub.add_parser("train", help="train (resumable; works under torchrun)")
-    t.add_argument("--resume", action="store_true")
-    t.add_argument("--epochs", type=_finite, default=200.0)
-    t.add_argument("--max-minutes", type=_finite, default=None)
-    _training_flags(t, batch_tokens=2560)
-    t.set_defaults(func=cmd_train)
-
-    w = sub.add_parser("window", help="the GPU-window recipe: train for --minutes, write the fp16 EMA + log to --out")
-    w.add_argument("--minutes", type=_positive_float, required=True, help="wall time of training (the schedule ends then)")
-    w.add_argument("--out", required=True, help="folder for ema_fp16.pt, log.jsonl, summary.json")
-    w.add_argument("--warmup-steps", type=_positive_int, default=300)
-    w.add_argument("--max-file-mb", type=_positive_float, default=15.0, help="split output files above this size")
-    w.add_argument("--calibrate", type=float, default=0.0,
-                   help="seconds (of --minutes) spent measuring the candidate head/batch/compile configurations "
-                        "before training the chosen one; 0 = train the flags' model")
-    w.add_argument("--candidates", default=None,
-                   help="calibration candidates: head WIDTHxDEPTH@BATCH_TOKENS[+compile], comma-separated "
-                        "(default: inertialar.window.CANDIDATES, 1024x6@65536+compile,1024x4@32768,640x4@32768)")
-    _training_flags(w, batch_tokens=16384)
-    w.set_defaults(func=cmd_window, epochs=1e6, max_minutes=None, resume=False)
-
-    from inertialar.modes import DEFAULT_MODE, MODES
-    from inertialar.ranking import SCORES
-    from inertialar.refine import METHODS, RefineSettings
-    from inertialar.sampler import SampleSettings
-
-    d = SampleSettings()  # the one home of sampler defaults (modes override them)
-    s = sub.add_parser("sample", help="sample molecules to .xyz or .sdf (SDF bonds: RDKit, EDM table as fallback)")
-    s.add_argument("--n", type=_positive_int, default=100)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True)
-    s.add_argument("--checkpoint", default=None, help="default: the shipped assets/inertialar_qm9.pt")
-    s.add_argument("--mode", choices=list(MODES), default=DEFAULT_MODE,
-                   help="quality preset: " + "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
-                        + ". The flags below override the mode's values.")
-    s.add_argument("--group", action="append", default=[], help="require a functional group (repeatable)")
-    s.add_argument("--no-group", action="append", default=[], help="forbid a functional group (repeatable)")
-    s.add_argument("--cfg-scale", type=_finite, default=d.cfg_scale, help="guidance scale when groups are given")
-    s.add_argument("--temperature", type=_finite, default=None, help="atom-type temperature")
-    s.add_argument("--top-p", type=_finite, default=None, help="nucleus of the type distribution (0 = greedy)")
-    s.add_argument("--coord-temperature", type=_finite, default=None, help="scales the diffusion start noise")
-    s.add_argument("--churn", type=_finite, default=None,
-                   help="EDM S_churn (> 0: stochastic coordinate sampler)")
-    s.add_argument("--churn-temperature", type=_finite, default=None,
-                   help="scales the noise injected at every stochastic step (S_noise)")
-    s.add_argument("--sigma-max", type=_finite, default=None, help="start of the noise schedule (Å)")
-    s.add_argument("--steps", type=_positive_int, default=None, help="Heun steps per atom")
-    s.add_argument("--coord-draws", type=_positive_int, default=None,
-                   help="coordinate candidates per atom; the denoiser's probe keeps the most typical")
-    s.add_argument("--redraws", type=int, default=None,
-                   help="redraw an atom closer than 0.7 Å to, or out of reach (2 Å) of, earlier atoms (max times)")
-    s.add_argument("--oversample", type=_positive_int, default=None,
-                   help="draws per kept molecule (best by --rank; every draw counts in the time)")
-    s.add_argument("--rank", choices=list(SCORES), default=None, help="likelihood score for --oversample")
-    s.add_argument("--batch-size", type=_positive_int, default=d.batch_size,
-                   help="molecules per batch (does not change the molecules)")
-    s.add_argument("--device", default="cpu")
-    r = RefineSettings()
-    s.add_argument("--refine", choices=METHODS, default="none",
-                   help="geometry refinement after sampling: none (raw output), mmff (RDKit MMFF94) or xtb "
-                        "(GFN2-xTB via tblite); a molecule that cannot be refined is written unrefined with the reason")
-    s.add_argument("--refine-steps", type=_positive_int, default=None,
-                   help="optimizer step cap per molecule (default: 2,000 MMFF iterations, 300 xTB steps)")
-    s.add_argument("--refine-seconds", type=_positive_float, default=r.max_seconds, help="time cap per molecule (s)")
-    s.set_defaults(func=cmd_sample)
-
-    x = sub.add_parser("export", help="copy a checkpoint for shipping (fp16 weights, same metadata)")
-    x.add_argument("checkpoint")
-    x.add_argument("out")
-    x.add_argument("--fp32", action="store_true", help="keep fp32 weights")
-    x.add_argument("--metrics", default=None, help="a JSON file of measured metrics to store in the metadata")
-    x.set_defaults(func=cmd_export)
-
-    b = sub.add_parser("bench", help="benchmarks (timings, not tests)")
-    b.add_argument("what", choices=["train", "sample"])
-    b.add_argument("--checkpoint", default=None)
-    b.add_argument("--n", type=_positive_int, default=1000)
-    b.add_argument("--seconds", type=_finite, default=60.0)
-    b.add_argument("--device", default="cpu")
-    b.set_defaults(func=cmd_bench)
-    return p
+COMMANDS = {"canonicalize": cmd_canonicalize, "evaluate": cmd_evaluate, "groups": cmd_groups, "data": cmd_data,
+            "train": cmd_train, "window": cmd_window, "sample": cmd_sample, "export": cmd_export, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -458,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         runtime.configure()
-        return args.func(args)
+        return COMMANDS[args.command](args)
     except (UsageError, MoleculeError, CheckpointError, OSError) as err:
         print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
         return EXIT_BAD_INPUT
