@@ -32,10 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inertialar.checkpoint import load_checkpoint  # noqa: E402
+from inertialar.datasets import QM9_ELEMENTS as ELEMENTS  # noqa: E402
 from inertialar.datasets.qm9 import load_qm9_raw, split_rows  # noqa: E402
 from inertialar.groups import GROUP_NAMES, detect_groups  # noqa: E402
 from inertialar.metrics import bond_orders, distances, edm_smiles, stability  # noqa: E402
-from inertialar.molecule import ELEMENTS, Molecule, read_molecules  # noqa: E402
+from inertialar.molecule import Molecule, read_molecules  # noqa: E402
 from inertialar.sampler import SampleSettings, sample  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"

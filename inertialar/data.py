@@ -178,6 +178,17 @@ def load_split(split: str, dataset: str = "qm9", root: str | Path | None = None)
     return load_tokenset(path)
 
 
+def check_fits(model, *sets: TokenSet) -> None:
+    """ValueError (one line) unless the sets' vocabulary, groups and lengths fit ``model`` (a ModelConfig)."""
+    for ts in sets:
+        if tuple(ts.elements) != tuple(model.elements) or ts.groups.shape[1] != len(model.groups):
+            raise ValueError(f"the {ts.dataset} data ({' '.join(ts.elements)}, {ts.groups.shape[1]} groups) does not "
+                             f"match the model's vocabulary ({' '.join(model.elements)}, {len(model.groups)} groups)")
+        if len(ts) and int(ts.lengths.max()) > model.max_atoms:
+            raise ValueError(f"the {ts.dataset} data holds molecules of {int(ts.lengths.max())} atoms; "
+                             f"the model places at most {model.max_atoms}")
+
+
 def longest_molecule(dataset: str | DatasetSpec = "qm9", root: str | Path | None = None) -> int:
     """Atoms (with H) of the largest molecule in the train and valid caches."""
     return max(int(load_split(s, dataset, root).lengths.max()) for s in ("train", "valid"))

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from inertialar.atomic import atomic_path
 from inertialar.checkpoint import load_checkpoint, save_checkpoint
-from inertialar.data import TokenSet, bucketed_batches, cache_dir, load_split, split_hash
+from inertialar.data import TokenSet, bucketed_batches, cache_dir, check_fits, load_split, split_hash
 from inertialar.model import ABSENT, PRESENT, UNSPECIFIED, InertialAR, ModelConfig, count_parameters
 
 
@@ -271,17 +271,6 @@ def _any_rank(flag: bool, world: int, device) -> bool:
     return bool(t.item() > 0)
 
 
-def check_data(model: ModelConfig, *sets: TokenSet) -> None:
-    """ValueError (one line) unless the data's vocabulary and lengths fit the model config."""
-    for ts in sets:
-        if tuple(ts.elements) != tuple(model.elements) or ts.groups.shape[1] != len(model.groups):
-            raise ValueError(f"the {ts.dataset} data ({' '.join(ts.elements)}, {ts.groups.shape[1]} groups) does not "
-                             f"match the model's vocabulary ({' '.join(model.elements)}, {len(model.groups)} groups)")
-        if len(ts) and int(ts.lengths.max()) > model.max_atoms:
-            raise ValueError(f"the {ts.dataset} data holds molecules of {int(ts.lengths.max())} atoms; "
-                             f"the model places at most {model.max_atoms}")
-
-
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train until ``cfg.epochs`` or ``cfg.max_minutes``; returns the last log record."""
     rank, world = _distributed()
@@ -295,7 +284,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     torch.manual_seed(cfg.seed)
 
     train_ts, valid_ts = (load_split(s, cfg.model.dataset, cfg.data_dir) for s in ("train", "valid"))
-    check_data(cfg.model, train_ts, valid_ts)
+    check_fits(cfg.model, train_ts, valid_ts)
     lengths = train_ts.lengths if cfg.limit_train is None else train_ts.lengths[: cfg.limit_train]
     model = InertialAR(cfg.model).to(device)
     state_path = run / "state.pt"

@@ -173,3 +173,13 @@ def test_window_defaults_to_larger_batches_for_drug_like_data():
 
     assert min(c["batch_tokens"] for c in DRUG_CANDIDATES) > min(c["batch_tokens"] for c in CANDIDATES)
 
+
+
+def test_the_shipped_qm9_checkpoint_predates_the_vocabulary_fields_and_still_loads_as_qm9():
+    from inertialar.checkpoint import DEFAULT_CHECKPOINT, read_payload
+    from inertialar.datasets import QM9_ELEMENTS
+
+    assert "elements" not in read_payload(DEFAULT_CHECKPOINT)["config"]  # written before datasets existed
+    model, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    assert model.cfg.dataset == "qm9" and model.cfg.elements == QM9_ELEMENTS and model.cfg.eos == 5
+    assert len(model.cfg.groups) == 19 and model.cfg.spec.max_heavy == 9
