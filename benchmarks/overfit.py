@@ -33,7 +33,6 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="*", help="none: only rewrite overfit.md from overfit.csv")
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
-    train_ts, valid_ts = load_split("train"), load_split("valid")
     out = ROOT / "benchmarks" / "results" / "overfit.csv"
     new = not out.exists()
     with out.open("a", newline="") as f:
@@ -42,6 +41,7 @@ def main() -> None:
             writer.writeheader()
         for path in args.checkpoints:
             model, meta = load_checkpoint(path)
+            train_ts, valid_ts = load_split("train", model.cfg.dataset), load_split("valid", model.cfg.dataset)
             cpu = torch.device("cpu")
             tr = validation_loss(model, train_ts, cpu, args.n, prefix="train")
             va = validation_loss(model, valid_ts, cpu, args.n)

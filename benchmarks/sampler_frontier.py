@@ -197,7 +197,8 @@ def main() -> None:
     args = p.parse_args()
     runtime.configure()
     model, meta = load_checkpoint(args.checkpoint)
-    ctx = {"model": model, "known": train_smiles(), "test_lengths": load_split("test").lengths,
+    ctx = {"model": model, "known": train_smiles(model.cfg.dataset),
+           "test_lengths": load_split("test", model.cfg.dataset).lengths,
            "startup": startup_seconds(args.checkpoint)}
     old = {r["label"]: r for r in load_rows()} if args.only is not None else {}
     wanted = (lambda label: True) if args.only is None else (lambda label: label in args.only)

@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     model, meta = load_checkpoint(args.checkpoint)
     try:
-        known = train_smiles()
+        known = train_smiles(model.cfg.dataset)
     except FileNotFoundError:
         known = None  # novelty needs the data cache (python -m inertialar data prepare)
     rows = []

@@ -20,6 +20,7 @@ import torch
 
 from inertialar.atomic import atomic_path
 from inertialar.model import InertialAR, ModelConfig
+from inertialar.molecule import PERIODIC_TABLE
 
 FORMAT = "inertialar-checkpoint"
 VERSION = 1
@@ -113,6 +114,10 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tupl
     payload = read_payload(path)
     try:
         cfg = ModelConfig.from_dict(payload["config"])
+        cfg.spec  # noqa: B018 — an unknown dataset name raises here, as a CheckpointError
+        unknown = [e for e in cfg.elements if e not in PERIODIC_TABLE[1:]]
+        if unknown:
+            raise ValueError(f"unknown element {unknown[0]!r} in its vocabulary")
         model = InertialAR(cfg)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v
                                for k, v in payload["state_dict"].items()})

@@ -33,10 +33,13 @@ def cmd_canonicalize(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from inertialar.data import train_smiles
+    from inertialar.datasets import QM9_ELEMENTS
     from inertialar.metrics import evaluate
     from inertialar.molecule import read_molecules
 
     mols = read_molecules(args.file)
+    if args.dataset is None:  # novelty against the set these elements come from
+        args.dataset = "qm9" if all(set(m.elements) <= set(QM9_ELEMENTS) for m in mols) else "moses"
     try:
         known = train_smiles(args.dataset)
     except FileNotFoundError:
@@ -165,7 +168,9 @@ def _train_config(args):
 def cmd_train(args) -> int:
     from inertialar.train import train
 
-    record = train(_train_config(args), resume=args.resume)
+    cfg = _train_config(args)
+    cfg.schedule_minutes = args.schedule_minutes
+    record = train(cfg, resume=args.resume)
     print(json.dumps(record))
     return 0
 

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plausibility", action="store_true",
                    help="add PoseBusters (mol config) pass rates per check and posebusters_all_pass; bonds are "
                         "perceived from the coordinates by RDKit (EDM metrics keep EDM's distance table)")
-    e.add_argument("--dataset", choices=["qm9", "moses"], default="qm9", help="training set for novelty")
+    e.add_argument("--dataset", choices=["qm9", "moses"], default=None,
+                   help="training set for novelty (default: qm9, or moses when elements outside QM9 occur)")
 
     g = sub.add_parser("groups", help="functional-group names and SMARTS")
     g.add_argument("--dataset", choices=["qm9", "moses"], default="qm9", help="whose group list (moses adds 11)")
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--epochs", type=finite, default=200.0)
     t.add_argument("--max-minutes", type=finite, default=None)
+    t.add_argument("--schedule-minutes", type=positive_float, default=None,
+                   help="cosine schedule over this much training wall time (summed across resumes), then stop")
     training_flags(t, batch_tokens=2560)
 
     w = sub.add_parser("window", help="the GPU-window recipe: train for --minutes, write the fp16 EMA + log to --out")

@@ -284,7 +284,10 @@ def from_smiles(smiles: str, seed: int = EMBED_SEED, elements: tuple[str, ...] |
         if status != 0:
             raise EmbedError("embedding failed", f"RDKit could not embed 3-D coordinates for {short}")
         if mmff_iterations > 0 and AllChem.MMFFHasAllMoleculeParams(rdmol):
-            AllChem.MMFFOptimizeMolecule(rdmol, maxIters=mmff_iterations)
+            try:
+                AllChem.MMFFOptimizeMolecule(rdmol, maxIters=mmff_iterations)
+            except (ValueError, RuntimeError) as err:
+                raise EmbedError("embedding failed", f"MMFF94 failed on {short} ({type(err).__name__})") from None
     return from_rdkit(rdmol, title=smiles)
 
 

@@ -29,11 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inertialar.molecule import Molecule
+from inertialar.molecule import PERIODIC_TABLE, Molecule
 
 METHODS = ("none", "mmff", "xtb")
 EV_TO_KCAL_MOL = 23.060548  # kcal/mol per eV
-ATOMIC_NUMBER = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
 # Step caps per molecule: MMFF94 minimizer iterations are cheap (300 left 41 of 100 generated molecules
 # unconverged; 2,000 left 1); an xTB step is an SCF + gradient (median 51 steps for generated molecules).
 DEFAULT_STEPS = {"mmff": 2000, "xtb": 300}
@@ -170,7 +169,10 @@ def _xtb_run(mol: Molecule, s: RefineSettings) -> Refinement:
     from tblite.ase import TBLite
 
     t0 = time.perf_counter()
-    electrons = sum(ATOMIC_NUMBER[e] for e in mol.elements)
+    unknown = sorted(set(mol.elements) - set(PERIODIC_TABLE[1:]))
+    if unknown:
+        return Refinement(mol, "xtb", f"GFN2-xTB not run: unknown element {unknown[0]!r}", seconds=0.0)
+    electrons = sum(PERIODIC_TABLE.index(e) for e in mol.elements)
     atoms = Atoms(symbols=list(mol.elements), positions=mol.coords)
     atoms.calc = TBLite(method="GFN2-xTB", charge=0, multiplicity=1 + electrons % 2, verbosity=0)
     steps, converged = 0, False

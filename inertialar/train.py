@@ -64,7 +64,7 @@ class TrainConfig:
     init_from: str | None = None  # warm start from a checkpoint's weights
     limit_train: int | None = None  # use only the first N training molecules (smoke tests)
     data_dir: str | None = None  # read the split caches from here (a packed copy) instead of cache_dir()
-    schedule_minutes: float | None = None  # cosine over wall time (ends on time) instead of over steps
+    schedule_minutes: float | None = None  # cosine over total wall time (ends then) instead of over steps
     compile: bool = False  # torch.compile the model (falls back to eager where compiling fails)
 
 
@@ -244,7 +244,8 @@ def _restore(state_path: Path, cfg: TrainConfig, model, ema, opt, gen, device) -
         st = torch.load(state_path, map_location=device, weights_only=True)
     except Exception as err:  # corrupt or truncated file
         raise ValueError(f"cannot read training state {state_path}: {str(err).strip()[:120] or type(err).__name__}") from None
-    if st.get("model_config", cfg.model.to_dict()) != cfg.model.to_dict():
+    saved = ModelConfig.from_dict(st["model_config"]).to_dict() if "model_config" in st else cfg.model.to_dict()
+    if saved != cfg.model.to_dict():  # normalised: states written before the dataset fields resume as QM9
         raise ValueError(f"{state_path} was trained with another model config; resume with the same flags "
                          f"(saved: {st['model_config']['backbone']})")
     if st.get("world_size", 1) != int(os.environ.get("WORLD_SIZE", "1")):
@@ -345,7 +346,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             for idx in bar:
                 model.train()
                 time_frac = None if cfg.schedule_minutes is None else \
-                    (time.time() - t_start) / (cfg.schedule_minutes * 60)
+                    (wall0 + time.time() - t_start) / (cfg.schedule_minutes * 60)  # across resumes
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step, total_steps, cfg, time_frac)
                 b = collate(train_ts, idx, device)
@@ -377,7 +378,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 if rank == 0 and time.time() - last_eval > cfg.eval_every_minutes * 60:
                     log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, train_ts=train_ts))
                     last_eval = time.time()
-                timed_out = cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60
+                timed_out = (cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60) or \
+                    (time_frac is not None and time_frac >= 1)
                 if _any_rank(bool(interrupted) or timed_out, world, device):
                     stop = True
                     break

@@ -40,7 +40,7 @@ TABLES = {
                           "molecules_per_s"], "python benchmarks/sampler_frontier.py"),
     "moses_quality": (f"{RESULTS}/moses_quality.csv",
                       ["set", "n", "atom_stability", "mol_stability", "validity", "valid_x_unique"],
-                      "python benchmarks/moses.py"),
+                      "python benchmarks/drug_quality.py"),
     "app_load": (f"{RESULTS}/app_load_summary.csv",
                  ["sessions", "app_p50_s", "app_p95_s", "first_frame_p50_s", "first_frame_p95_s", "errors",
                   "crosstalk_mismatches"],
@@ -223,7 +223,7 @@ def _drug_like(root: Path) -> None:
     if (root / DRUG_CARD).exists():
         st.markdown(demote_headings((root / DRUG_CARD).read_text(encoding="utf-8", errors="replace")))
     else:
-        st.info(f"No drug-like model card yet ({DRUG_CARD}): `python benchmarks/moses.py`.")
+        st.info(f"No drug-like model card yet ({DRUG_CARD}): `python benchmarks/drug_quality.py`.")
 
 
 def render(root: Path = ROOT) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +183,49 @@ def test_the_shipped_qm9_checkpoint_predates_the_vocabulary_fields_and_still_loa
     model, _ = load_checkpoint(DEFAULT_CHECKPOINT)
     assert model.cfg.dataset == "qm9" and model.cfg.elements == QM9_ELEMENTS and model.cfg.eos == 5
     assert len(model.cfg.groups) == 19 and model.cfg.spec.max_heavy == 9
+
+
+def test_a_checkpoint_written_before_the_dataset_fields_loads_as_qm9_and_samples_the_same(tmp_path):
+    from inertialar.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = InertialAR(tiny_config()).eval()
+    save_checkpoint(tmp_path / "new.pt", model, {})
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    for key in ("dataset", "elements"):  # what an older checkpoint's config lacks
+        payload["config"].pop(key)
+    torch.save(payload, tmp_path / "old.pt")
+    old, _ = load_checkpoint(tmp_path / "old.pt")
+    assert old.cfg.dataset == "qm9" and old.cfg.to_dict() == model.cfg.to_dict()
+    settings = SampleSettings(n=3, seed=5)
+    a, b = sample(model, settings), sample(old, settings)
+    assert [m.elements for m in a.molecules] == [m.elements for m in b.molecules]
+    assert all(np.allclose(x.coords, y.coords) for x, y in zip(a.molecules, b.molecules, strict=True))
+
+
+@pytest.mark.parametrize("key, value, message", [("dataset", "geom", "geom"), ("elements", ["H", "C", "Xx"], "Xx")])
+def test_a_checkpoint_with_an_unknown_dataset_or_element_is_refused_in_one_line(tmp_path, key, value, message):
+    from inertialar.checkpoint import CheckpointError, save_checkpoint
+
+    save_checkpoint(tmp_path / "m.pt", InertialAR(tiny_config()).eval(), {})
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["config"][key] = value
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=message) as err:
+        load_checkpoint(tmp_path / "bad.pt")
+    assert "\n" not in str(err.value)
+
+
+def test_evaluate_takes_novelty_from_the_drug_like_set_when_drug_elements_occur(moses_cache, tmp_path):
+    from inertialar.datasets import QM9_ELEMENTS
+    from inertialar.molecule import to_xyz
+
+    train_ts = load_split("train", MOSES)
+    drugs = [m for m in (train_ts.molecule(k) for k in range(len(train_ts))) if set(m.elements) - set(QM9_ELEMENTS)]
+    assert drugs, "the 50-molecule build holds no S, Cl or Br"
+    (tmp_path / "drugs.xyz").write_text(to_xyz(drugs))
+    out = subprocess.run([sys.executable, "-m", "inertialar", "evaluate", str(tmp_path / "drugs.xyz"), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "INERTIALAR_CACHE": str(moses_cache)})
+    assert out.returncode == 0, out.stderr
+    assert "novelty needs" not in out.stderr  # found the moses cache, not the (absent) QM9 one
+    assert json.loads(out.stdout)["novelty"] is not None

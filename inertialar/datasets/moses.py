@@ -11,8 +11,10 @@ ETKDGv3 (random seed from its row, 5 s timeout, a second try from random coordin
 MMFF94 (2,000 iterations; charged groups such as nitro keep their SMILES charges for MMFF, the
 tokens carry none, as in GEOM-Drugs' EDM evaluation) → canonical tokens
 (``data.process_molecule``). Work runs over a process pool in shards of ``SHARD`` molecules, each
-written atomically, so an interrupted build resumes at the first missing shard. Every molecule that fails is counted by reason in
-``moses_report.json`` beside the caches; none is dropped silently. The package itself is never
+written atomically, so an interrupted build resumes at the first missing shard. Every molecule
+that fails is counted by reason in ``moses_report.json`` beside the caches (with the build's
+settings); none is dropped silently. The embedding timeout is wall-clock time, so a molecule at
+the edge of it may embed on a fast machine and fail on a loaded one: the report records it. The package itself is never
 imported (``import moses`` pulls in fcd_torch): its CSVs are read from the installed wheel.
 """
 
@@ -112,17 +114,26 @@ def _work(job: tuple[int, str]):
     from inertialar.data import process_molecule
 
     row, smiles = job
-    mol, reason = embed(smiles, SEED + row)
-    if mol is None:
-        return "failed", reason
     try:
+        mol, reason = embed(smiles, SEED + row)
+        if mol is None:
+            return "failed", reason
         return "ok", process_molecule(mol, smiles, MOSES)
-    except ValueError as err:  # MoleculeError and friends: counted like a failed embedding
+    except Exception as err:  # noqa: BLE001 — one bad molecule is counted, never ends the build
         return "failed", f"embedding failed ({type(err).__name__})"
 
 
+def _build_settings() -> dict:
+    """Everything besides the SMILES that decides a build's output (part of its key and report)."""
+    from inertialar.data import CACHE_VERSION
+
+    return {"seed": SEED, "shard": SHARD, "embed_timeout_s": EMBED_TIMEOUT_S, "embed_attempts": 2,
+            "mmff_iterations": MMFF_ITERATIONS, "cache_version": CACHE_VERSION, "elements": list(MOSES.elements),
+            "groups": list(MOSES.groups), "max_atoms": MOSES.max_atoms, "max_heavy": MOSES.max_heavy}
+
+
 def _build_key(selection: dict, source: str) -> str:
-    h = hashlib.sha256(source.encode())
+    h = hashlib.sha256(source.encode() + json.dumps(_build_settings(), sort_keys=True).encode())
     for split in sorted(selection):
         h.update(split.encode() + "\n".join(selection[split][1]).encode())
     return h.hexdigest()[:12]
@@ -159,6 +170,9 @@ def prepare(workers: int = 2, progress: bool = True, force: bool = False, n: int
     if n_train < 1:
         raise ValueError(f"--n must be at least 1, got {n_train}")
     selection = select(n_train, smiles_file)
+    empty = [s for s in MOSES.splits if len(selection[s][0]) == 0]
+    if empty:
+        raise ValueError(f"the {empty[0]} split would be empty: give at least 3 SMILES")
     source = f"file {Path(smiles_file).name}" if smiles_file is not None else "molsets 0.3.1 train/test.csv.gz"
     paths = {s: cache_path(MOSES, s) for s in MOSES.splits}
     report_path = cache_dir() / REPORT_NAME
@@ -174,7 +188,7 @@ def prepare(workers: int = 2, progress: bool = True, force: bool = False, n: int
     initial = sum(min(SHARD, len(selection[s][0]) - k) for s, k in done)
     start = time.time()
     pool = Pool(workers) if workers > 1 else None
-    try:
+    try:  # on Ctrl-C or an error the pool is terminated (close + join would wait for its queue)
         with tqdm(total=total, initial=initial, unit="mol", desc="MOSES conformers", disable=not progress) as bar:
             for split, k in shards:
                 if (split, k) in done:
@@ -183,12 +197,16 @@ def prepare(workers: int = 2, progress: bool = True, force: bool = False, n: int
                 jobs = list(zip(rows[k:k + SHARD].tolist(), smiles[k:k + SHARD], strict=True))
                 _save_shard(work / f"{split}_{k:07d}.npz", *_run_shard(pool, jobs))
                 bar.update(len(jobs))
-    finally:
+    except BaseException:
         if pool is not None:
-            pool.close()
-            pool.join()
-    report = {"dataset": MOSES.label, "source": source, "seed": SEED, "build": key,
+            pool.terminate()
+        raise
+    if pool is not None:
+        pool.close()
+        pool.join()
+    report = {"dataset": MOSES.label, "source": source, "build": key, **_build_settings(),
               "wall_s_this_run": round(time.time() - start, 1), "workers": workers, "splits": {}}
+    report_path.unlink(missing_ok=True)  # caches being rewritten are not described by an old report
     for split in MOSES.splits:
         from inertialar.data import assemble
 

@@ -1,7 +1,7 @@
 """Drug-like quality (EDM's GEOM protocol) of the data's own conformers and of a MOSES checkpoint,
 and the drug-like model card.
 
-    python benchmarks/moses.py [--checkpoint assets/inertialar_moses.pt] [--n 500] [--log RUN/log.jsonl]
+    python benchmarks/drug_quality.py [--checkpoint assets/inertialar_moses.pt] [--n 500] [--log RUN/log.jsonl]
 
 Needs the MOSES cache (``python -m inertialar data prepare --dataset moses``). Rows, with one
 evaluator (``inertialar.metrics``: EDM's bond table incl. S Cl Br, allowed valences S 4):
@@ -99,7 +99,7 @@ def main() -> None:
              f"({', '.join(f'{k} {v}' for k, v in r['failures'].items()) or 'none'}); mean {r['mean_atoms']} atoms, "
              f"largest {r['max_atoms']}" for s, r in report.get("splits", {}).items()]
     lines = ["# Drug-like quality (EDM's GEOM protocol)", "",
-             f"Command: `python benchmarks/moses.py --checkpoint {args.checkpoint.name} --n {args.n}` "
+             f"Command: `python benchmarks/drug_quality.py --checkpoint {args.checkpoint.name} --n {args.n}` "
              "(2-core CPU; sampling speed is the whole process).", "", *table(rows), "",
              "Stability uses EDM's bond table and allowed valences (S 4 only); the S 2/4/6 column is a "
              "labelled variant. GEOM papers report atom stability and validity because molecule stability is "
@@ -107,7 +107,7 @@ def main() -> None:
     (RESULTS / "moses_quality.md").write_text("\n".join(lines))
     b, d, tc = model.cfg.backbone, model.cfg.diffusion, meta.get("train_config", {})
     card = [f"# Model card: {args.checkpoint.name} (drug-like starter)", "",
-            f"Written by `python benchmarks/moses.py`. Data: **{MOSES.label}**; elements "
+            f"Written by `python benchmarks/drug_quality.py`. Data: **{MOSES.label}**; elements "
             f"{' '.join(model.cfg.elements)}; up to {model.cfg.max_atoms} atoms; {len(model.cfg.groups)} "
             "functional groups for conditioning (the 19 QM9 groups plus drug-like ones). These are force-field "
             "conformers of ZINC molecules, not GEOM's CREST/GFN2-xTB geometries.", "",
