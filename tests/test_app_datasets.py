@@ -72,6 +72,9 @@ def test_generate_offers_the_drug_groups_and_samples_drug_like_molecules(app):
     app.button(key="gen.run").click().run()
     _no_exception(app)
     assert not app.error
+    gen = app.session_state["gen.results"][app.session_state["gen.shown"]]
+    assert len(gen.result.molecules) == 2
+    assert gen.result.trajectories[0].elements == ("H", "C", "N", "O", "F", "S", "Cl", "Br")
 
 
 def test_the_fragment_default_and_vocabulary_follow_the_model(app):

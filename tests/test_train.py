@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,25 @@ def test_two_process_gloo_ddp_run(small_cache, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     _, meta = load_checkpoint(tmp_path / "ddp" / "ema.pt")
     assert meta["world_size"] == 2 and meta["steps"] > 0
+
+
+def test_a_state_written_before_the_dataset_fields_resumes_as_qm9(small_cache, tmp_path):
+    run = tmp_path / "run"
+    first = train(_cfg(run, epochs=0.5), progress=False)
+    state = torch.load(run / "state.pt", weights_only=True)
+    for key in ("dataset", "elements"):  # what an older run's saved config lacks
+        state["model_config"].pop(key)
+    torch.save(state, run / "state.pt")
+    assert train(_cfg(run, epochs=1), resume=True, progress=False)["step"] > first["step"]
+
+
+def test_the_wall_time_schedule_ends_the_run_on_time(small_cache, tmp_path):
+    cfg = _cfg(tmp_path / "run", epochs=1000)
+    cfg.schedule_minutes = 0.05  # 3 s of training, then the cosine is spent and the run stops
+    t0 = time.time()
+    record = train(cfg, progress=False)
+    assert time.time() - t0 < 60 and record["step"] > 0
+    assert load_checkpoint(tmp_path / "run" / "ema.pt")[1]["epochs"] < 1000
 
 
 def test_resume_with_another_model_config_is_a_clear_error(small_cache, tmp_path):
