@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from inertialar.checkpoint import load_checkpoint  # noqa: E402
 from inertialar.data import load_split  # noqa: E402
-from inertialar.train import validation_loss  # noqa: E402
+from inertialar.validation import validation_loss  # noqa: E402
 
 FIELDS = ["checkpoint", "steps", "epochs", "device", "n", "train_loss", "val_loss", "gap", "train_ce", "val_ce",
           "train_diffusion", "val_diffusion"]

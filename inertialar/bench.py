@@ -59,7 +59,8 @@ def measure_tokens_per_s(cfg, ts, seconds: float, warmup: int = 3) -> dict:
     calibration. Returns parameters, timed steps, seconds, tokens_per_s."""
     from inertialar.data import bucketed_batches
     from inertialar.model import InertialAR, count_parameters
-    from inertialar.train import build_optimizer, collate, compiled, train_step
+    from inertialar.data import collate
+    from inertialar.train import build_optimizer, compiled, train_step
 
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)

@@ -223,3 +223,19 @@ def bucketed_batches(lengths: np.ndarray, batch_tokens: int, rng: np.random.Gene
                 start = k
         batches.append(part[start:])
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(ts: TokenSet, idx: np.ndarray, device) -> dict:
+    """Padded tensors for molecules ``idx``: types (B, N), coords (B, N, 3) Å, lengths (B,), labels (B, G)."""
+    import torch
+
+    lengths = ts.lengths[idx]
+    n = int(lengths.max())
+    types = np.zeros((len(idx), n), dtype=np.int64)
+    coords = np.zeros((len(idx), n, 3), dtype=np.float32)
+    for row, k in enumerate(idx):
+        lo, hi = ts.offsets[k], ts.offsets[k + 1]
+        types[row, : hi - lo] = ts.types[lo:hi]
+        coords[row, : hi - lo] = ts.coords[lo:hi]
+    return {"types": torch.from_numpy(types).to(device), "coords": torch.from_numpy(coords).to(device),
+            "lengths": torch.from_numpy(lengths).to(device), "labels": torch.from_numpy(ts.groups[idx]).to(device)}

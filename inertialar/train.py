@@ -6,7 +6,7 @@ CPU, nccl on CUDA; each rank takes every K-th batch of one shared shuffled list)
 epoch position, generator state — resumable),
 ``ema.pt`` (an EMA checkpoint in the one checkpoint format) and ``log.jsonl`` (train and eval
 records). bf16 autocast is used on CUDA only (on these CPUs it is >15× slower); the model keeps
-its geometry in fp32 under autocast, and ``precision_check`` measures that fp32 and bf16 agree.
+its geometry in fp32 under autocast, and ``validation.precision_check`` measures that fp32 and bf16 agree.
 
 The EMA warms up: its decay at step t is min(ema, (1 + t) / (10 + t)), so a short run's EMA is
 not a blend with its random initialisation. With ``schedule_minutes`` the cosine follows wall
@@ -32,8 +32,9 @@ from tqdm import tqdm
 
 from inertialar.atomic import atomic_path
 from inertialar.checkpoint import load_checkpoint, save_checkpoint
-from inertialar.data import TokenSet, bucketed_batches, cache_dir, check_fits, load_split, split_hash
+from inertialar.data import bucketed_batches, cache_dir, check_fits, collate, load_split, split_hash
 from inertialar.model import ABSENT, PRESENT, UNSPECIFIED, InertialAR, ModelConfig, count_parameters
+from inertialar.validation import evaluation_record
 
 
 @dataclass
@@ -66,20 +67,6 @@ class TrainConfig:
     data_dir: str | None = None  # read the split caches from here (a packed copy) instead of cache_dir()
     schedule_minutes: float | None = None  # cosine over total wall time (ends then) instead of over steps
     compile: bool = False  # torch.compile the model (falls back to eager where compiling fails)
-
-
-def collate(ts: TokenSet, idx: np.ndarray, device) -> dict[str, torch.Tensor]:
-    """Padded tensors for molecules ``idx``: types (B, N), coords (B, N, 3) Å, lengths (B,), labels (B, G)."""
-    lengths = ts.lengths[idx]
-    n = int(lengths.max())
-    types = np.zeros((len(idx), n), dtype=np.int64)
-    coords = np.zeros((len(idx), n, 3), dtype=np.float32)
-    for row, k in enumerate(idx):
-        lo, hi = ts.offsets[k], ts.offsets[k + 1]
-        types[row, : hi - lo] = ts.types[lo:hi]
-        coords[row, : hi - lo] = ts.coords[lo:hi]
-    return {"types": torch.from_numpy(types).to(device), "coords": torch.from_numpy(coords).to(device),
-            "lengths": torch.from_numpy(lengths).to(device), "labels": torch.from_numpy(ts.groups[idx]).to(device)}
 
 
 def condition_states(labels: torch.Tensor, p_group: float, p_all: float, gen: torch.Generator) -> torch.Tensor:
@@ -175,57 +162,9 @@ class Logger:
                 f.write(json.dumps(record) + "\n")
 
 
-@torch.no_grad()
-def validation_loss(model: InertialAR, ts: TokenSet, device, n: int = 2000, prefix: str = "val") -> dict[str, float]:
-    """Mean unconditional losses (every group unspecified) on the first n molecules, fixed noise.
-
-    Unconditional, because training drops each label with p = 0.5: a fully specified condition
-    (all 19 labels) almost never occurs in training and would measure something else."""
-    gen = torch.Generator(device=device).manual_seed(1234)
-    model.eval()
-    totals, count = {"loss": 0.0, "ce": 0.0, "diffusion": 0.0}, 0
-    idx = np.arange(min(n, len(ts)))
-    for lo in range(0, len(idx), 256):
-        b = collate(ts, idx[lo:lo + 256], device)
-        states = torch.full_like(b["labels"], UNSPECIFIED, dtype=torch.long)
-        out = model(b["types"], b["coords"], b["lengths"], states, gen)
-        for k in totals:
-            totals[k] += float(out[k]) * len(b["types"])
-        count += len(b["types"])
-    return {f"{prefix}_{k}": v / count for k, v in totals.items()} | {f"{prefix}_condition": "unconditional"}
-
-
 def ema_decay(step: int, target: float) -> float:
     """EMA decay at ``step`` (0-based): warms up as (1 + t)/(10 + t), capped at ``target``."""
     return min(target, (1 + step) / (10 + step))
-
-
-@torch.no_grad()
-def precision_check(model: InertialAR, ts: TokenSet, device, n: int = 128) -> dict[str, float]:
-    """Unconditional loss of the first n molecules in fp32 and under bf16 autocast (same noise).
-
-    Returns both losses and their relative difference; the geometry must stay fp32 under
-    autocast for these to agree (a bf16 Nyström Gram once turned 0.19 into 3.2)."""
-    device = torch.device(device)
-    model.eval()
-    b = collate(ts, np.arange(min(n, len(ts))), device)
-    states = torch.full_like(b["labels"], UNSPECIFIED, dtype=torch.long)
-    losses = {}
-    for name, on in (("fp32", False), ("bf16", True)):
-        gen = torch.Generator(device=device).manual_seed(4321)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on):
-            losses[name] = float(model(b["types"], b["coords"], b["lengths"], states, gen)["loss"])
-    return {"loss_fp32": losses["fp32"], "loss_bf16": losses["bf16"],
-            "rel_diff": abs(losses["bf16"] - losses["fp32"]) / max(abs(losses["fp32"]), 1e-12)}
-
-
-def sample_check(model: InertialAR, n: int, device) -> dict[str, float]:
-    """EDM metrics of n unconditional samples (default sampler settings, seed 0)."""
-    from inertialar.metrics import evaluate
-    from inertialar.sampler import SampleSettings, sample
-
-    result = sample(model, SampleSettings(n=n, seed=0, device=str(device)))
-    return {k: v for k, v in evaluate(result.molecules).items() if k != "novelty"}
 
 
 def _distributed() -> tuple[int, int]:
@@ -405,17 +344,3 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     return record
 
 
-def evaluation_record(ema, valid_ts, device, cfg: TrainConfig, step, epoch, wall_s, samples: bool = True,
-                      train_ts: TokenSet | None = None) -> dict:
-    """Unconditional losses on 2,000 validation and (up to) 2,000 of the training molecules (their
-    gap shows overfitting), plus sample metrics if ``samples``."""
-    rec = {"kind": "eval", "step": step, "epoch": round(epoch, 4), "wall_hours": wall_s / 3600,
-           **validation_loss(ema, valid_ts, device)}
-    if train_ts is not None:
-        n_train = min(2000, cfg.limit_train or 2000)  # molecules it actually trained on
-        rec.update({k: v for k, v in validation_loss(ema, train_ts, device, n_train, prefix="train").items()
-                    if k != "train_condition"})
-        rec["gap"] = rec["val_loss"] - rec["train_loss"]
-    if samples and cfg.eval_samples:
-        rec.update(sample_check(ema, cfg.eval_samples, device))
-    return rec

@@ -36,7 +36,8 @@ import torch
 from inertialar.checkpoint import load_checkpoint, save_checkpoint
 from inertialar.data import load_split
 from inertialar.model import InertialAR, count_parameters
-from inertialar.train import TrainConfig, precision_check, scaled_lr, train
+from inertialar.train import TrainConfig, scaled_lr, train
+from inertialar.validation import precision_check
 
 CANDIDATES: tuple[dict, ...] = (  # the diffusion head and batch candidates of a GPU window (CLI default too)
     dict(head_width=1024, head_depth=6, batch_tokens=65536, compile=True),

@@ -8,13 +8,13 @@ import torch
 
 from conftest import tiny_config
 from inertialar.checkpoint import load_checkpoint
-from inertialar.data import TokenSet
+from inertialar.data import TokenSet, collate
 from inertialar.frames import canonicalize
 from inertialar.georope import ExactKernel, NystromFeatures, distance_bias, gaussian_kernel, mix_kernels
 from inertialar.model import InertialAR, ModelConfig
 from inertialar.molecule import Molecule
 from inertialar.tokenizer import molecule_to_tokens
-from inertialar.train import collate, precision_check
+from inertialar.validation import precision_check
 
 
 def _toy_tokenset(mols: list[Molecule]) -> TokenSet:

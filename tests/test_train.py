@@ -17,7 +17,8 @@ from inertialar.checkpoint import load_checkpoint
 from inertialar.data import build_tokenset, cache_path, load_split, save_tokenset
 from inertialar.datasets.qm9 import load_qm9_raw, split_rows
 from inertialar.model import InertialAR
-from inertialar.train import TrainConfig, train, validation_loss
+from inertialar.train import TrainConfig, train
+from inertialar.validation import validation_loss
 
 ROOT = Path(__file__).resolve().parent.parent
 
