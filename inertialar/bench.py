@@ -57,9 +57,8 @@ def measure_tokens_per_s(cfg, ts, seconds: float, warmup: int = 3) -> dict:
     """Non-padding training tokens/s of ``cfg``'s model and batch size on TokenSet ``ts`` with the
     real step (``train.train_step``), after ``warmup`` untimed steps; also used by the GPU window's
     calibration. Returns parameters, timed steps, seconds, tokens_per_s."""
-    from inertialar.data import bucketed_batches
+    from inertialar.data import bucketed_batches, collate
     from inertialar.model import InertialAR, count_parameters
-    from inertialar.data import collate
     from inertialar.train import build_optimizer, compiled, train_step
 
     device = torch.device(cfg.device)

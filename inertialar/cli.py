@@ -155,11 +155,11 @@ def _train_config(args):
                       device=args.device, seed=args.seed, init_from=args.init, eval_every_minutes=args.eval_every,
                       limit_train=args.limit_train, data_dir=args.data, weight_decay=args.weight_decay,
                       p_drop_group=args.p_drop_group, flip_prob=args.flip_prob, jitter=args.jitter)
-    for name, value, lo, hi in (("--flip-prob", args.flip_prob, 0, 1), ("--p-drop-group", args.p_drop_group, 0, 1),
-                                ("--jitter", args.jitter, 0, 1), ("--weight-decay", args.weight_decay, 0, 1)):
-        if not lo <= value <= hi:
-            raise UsageError(f"{name} must be between {lo} and {hi}, got {value:g}")
     cfg.lr = args.lr if args.lr is not None else scaled_lr(args.batch_tokens)
+    try:
+        cfg.validate()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     if args.run_dir:
         cfg.run_dir = args.run_dir
     return cfg

@@ -68,6 +68,16 @@ class TrainConfig:
     schedule_minutes: float | None = None  # cosine over total wall time (ends then) instead of over steps
     compile: bool = False  # torch.compile the model (falls back to eager where compiling fails)
 
+    def validate(self) -> None:
+        """One-line ValueError for a setting out of range (``train`` calls it; so does the CLI)."""
+        for name, value in (("flip_prob", self.flip_prob), ("p_drop_group", self.p_drop_group),
+                            ("p_drop_all", self.p_drop_all), ("jitter", self.jitter),
+                            ("weight_decay", self.weight_decay)):
+            if not 0 <= value <= 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be between 0 and 1, got {value:g}")
+        if not (self.lr > 0 and self.batch_tokens > 0 and self.epochs >= 0):
+            raise ValueError(f"lr and batch tokens must be positive, got lr {self.lr:g}, {self.batch_tokens} tokens")
+
 
 def condition_states(labels: torch.Tensor, p_group: float, p_all: float, gen: torch.Generator) -> torch.Tensor:
     """Group labels (B, G) bool → states with random drops to UNSPECIFIED (for CFG)."""
@@ -213,6 +223,7 @@ def _any_rank(flag: bool, world: int, device) -> bool:
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict:
     """Train until ``cfg.epochs`` or ``cfg.max_minutes``; returns the last log record."""
+    cfg.validate()
     rank, world = _distributed()
     device = torch.device(cfg.device)
     if device.type == "cuda" and world > 1:

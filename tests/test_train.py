@@ -210,3 +210,9 @@ def test_checkpoint_split_into_parts_loads_by_its_name(tmp_path, tiny_model):
     model, meta = load_checkpoint(path)
     assert meta["steps"] == 1
     torch.testing.assert_close(model.state_dict(), tiny_model.state_dict())
+
+
+def test_train_from_python_refuses_out_of_range_settings_like_the_cli(tmp_path):
+    with pytest.raises(ValueError, match="--flip-prob must be between 0 and 1"):
+        train(TrainConfig(run_dir=str(tmp_path / "run"), flip_prob=1.5), progress=False)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
