@@ -98,6 +98,8 @@ def cmd_data(args) -> int:
         return 0
     if dataset == "qm9" and (args.n is not None or args.smiles is not None):
         raise UsageError("--n and --smiles apply to --dataset moses only")
+    if args.n is not None and args.smiles is not None:
+        raise UsageError("--n sizes the MOSES subset; a --smiles file is split 90/5/5 as it is: give one of them")
     options = {} if dataset == "qm9" else {"n": args.n, "smiles_file": args.smiles}
     try:
         paths = prepare(dataset, workers=args.workers, force=args.force, **options)

@@ -86,7 +86,7 @@ def test_an_interrupted_build_resumes_at_the_missing_shard(moses_cache):
 
 
 def test_bad_smiles_file_lines_are_counted_by_reason_and_the_cache_stays_clean(tmp_path):
-    good = ["CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "Cn1cnc2c1c(=O)n(C)c(=O)n2C", "CCS(=O)(=O)N"] * 6
+    good = ["CC(=O)Oc1ccccc1C(=O)O", "CC(=O)Nc1ccc(O)cc1", "Cn1cnc2c1c(=O)n(C)c(=O)n2C", "CCS(=O)(=O)N"] * 12
     bad = ["C1CC(", "not_a_smiles", "[Si](C)(C)C", "CC[Se]C", "C1=C=C=C=1", "C" * 40]
     path = tmp_path / "mols.smi"
     path.write_text("# a comment\n" + "\n".join(good + bad) + "\n\n")
@@ -103,10 +103,23 @@ def test_bad_smiles_file_lines_are_counted_by_reason_and_the_cache_stays_clean(t
     assert leftovers == []
 
 
+def test_a_smiles_file_with_no_usable_molecule_is_refused_and_writes_no_cache(tmp_path):
+    path = tmp_path / "bad.smi"
+    path.write_text("C1CC(\nCC[Se]C\nnot_a_smiles\n[Si](C)(C)C\n")
+    env = {**os.environ, "INERTIALAR_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "inertialar", "data", "prepare", "--dataset", "moses", "--smiles",
+                           str(path), "--workers", "1"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no molecule of the" in proc.stderr and "no cache was written" in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "error" in line] == proc.stderr.strip().splitlines()[-1:]
+    assert not list((tmp_path / "cache").glob("moses_*.npz")) and not (tmp_path / "cache" / moses_data.REPORT_NAME).exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "moses", "--smiles", "/nonexistent.smi"], "no SMILES file"),
     (["--dataset", "qm9", "--n", "5"], "apply to --dataset moses only"),
     (["--dataset", "moses", "--n", "0"], "must be at least 1"),
+    (["--dataset", "moses", "--n", "10", "--smiles", "x.smi"], "give one of them"),
 ])
 def test_bad_prepare_requests_exit_2_with_one_line(tmp_path, args, message):
     env = {**os.environ, "INERTIALAR_CACHE": str(tmp_path), "PYTHONPATH": str(ROOT)}

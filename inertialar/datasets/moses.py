@@ -206,21 +206,28 @@ def prepare(workers: int = 2, progress: bool = True, force: bool = False, n: int
         pool.join()
     report = {"dataset": MOSES.label, "source": source, "build": key, **_build_settings(),
               "wall_s_this_run": round(time.time() - start, 1), "workers": workers, "splits": {}}
-    report_path.unlink(missing_ok=True)  # caches being rewritten are not described by an old report
-    for split in MOSES.splits:
-        from inertialar.data import assemble
+    from inertialar.data import assemble
 
+    built = {}
+    for split in MOSES.splits:
         parts = [work / f"{split}_{k:07d}.npz" for s, k in shards if s == split]
         sets = [load_tokenset(p) for p in parts]
         failed = Counter(r for p in parts for r in np.load(p)["failed"].tolist())
         results = [(s.types[s.offsets[i]:s.offsets[i + 1]], s.coords[s.offsets[i]:s.offsets[i + 1]], s.smiles[i],
                     s.groups[i]) for s in sets for i in range(len(s))]
         ts = assemble(results, np.concatenate([s.index for s in sets]) if sets else np.zeros(0, np.int64), MOSES)
-        save_tokenset(ts, paths[split])
+        built[split] = ts
         report["splits"][split] = {"requested": len(selection[split][0]), "built": len(ts),
                                    "failed": sum(failed.values()), "failures": dict(sorted(failed.items())),
                                    "max_atoms": int(ts.lengths.max()) if len(ts) else 0,
                                    "mean_atoms": round(float(ts.lengths.mean()), 2) if len(ts) else 0.0}
+        if not len(ts):  # nothing written: the caches of the last good build stay as they were
+            why = ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
+            raise ValueError(f"no molecule of the {split} split could be built ({why}); no cache was written: "
+                             "give more SMILES")
+    report_path.unlink(missing_ok=True)  # caches being rewritten are not described by an old report
+    for split, ts in built.items():
+        save_tokenset(ts, paths[split])
     with atomic_path(report_path) as tmp:
         tmp.write_text(json.dumps(report, indent=1))
     return paths
