@@ -218,7 +218,8 @@ def _drug_like(root: Path) -> None:
                                              "Drug-like (MOSES, MMFF94 conformers): data vs model", "fraction"),
                         key="bench.moses_quality")
         st.caption("The first set is the MOSES test subset's own conformers through the same evaluator (EDM's "
-                   "GEOM protocol: S valence 4), the reference row; molecule stability is near 0 even for data.")
+                   "GEOM protocol: S valence 4), the reference row. GEOM papers report atom stability and validity, "
+                   "as molecule stability is near 0 even for GEOM-Drugs' own conformers.")
         st.dataframe(df, hide_index=True, key="bench.moses_table")
     if (root / DRUG_CARD).exists():
         st.markdown(demote_headings((root / DRUG_CARD).read_text(encoding="utf-8", errors="replace")))
