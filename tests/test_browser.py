@@ -326,7 +326,7 @@ def test_every_page_works_on_the_drug_like_checkpoint(browser, moses_server):
     pg.get_by_text("Example molecule", exact=True).click()
     _wait_idle(pg)
     pg.get_by_text("SMILES CC(=O)Oc1ccccc1C(=O)O", exact=False).wait_for()  # aspirin, the first example
-    pg.locator("[data-testid=stSelectbox]").filter(has_text="aspirin").click()
+    pg.get_by_role("combobox", name="Example", exact=True).click()  # a selectbox: a combobox input
     pg.get_by_role("option", name="caffeine (MOSES)").click()
     _wait_idle(pg)
     pg.get_by_text("SMILES Cn1cnc2c1c(=O)n(C)c(=O)n2C", exact=False).wait_for()
