@@ -119,11 +119,14 @@ def main() -> None:
             f"{count_parameters(model):,} parameters",
             f"- trained on {meta.get('device', '?')}: {meta.get('steps', '?')} steps, "
             f"{float(meta.get('epochs', 0)):.2f} epochs, {float(meta.get('wall_hours', 0)):.2f} wall hours; "
-            f"batch {tc.get('batch_tokens')} tokens, lr {tc.get('lr')}",
+            f"batch {tc.get('batch_tokens')} tokens, peak lr {tc.get('lr')}"
+            + (f", cosine over {tc['schedule_minutes']:g} wall minutes (`train --schedule-minutes`)"
+               if tc.get("schedule_minutes") else ""),
             f"- split hash {meta.get('split_hash')}", "",
             "## Quality, stated as it is", "", *table(rows), "",
             "A starter trained for hours on a 2-core CPU: expect mostly broken molecules. It exists so every page "
-            "works on drug-like molecules and the GPU-window recipe has a drug-like run to start from.", "",
+            "works on drug-like molecules; quality needs a GPU window (`benchmarks/gpu/window.sh` trains a larger "
+            "drug-like model beside the QM9 one).", "",
             *curve(args.log)]
     CARD.write_text("\n".join(card) + "\n")
     print("\n".join(lines))
