@@ -169,10 +169,7 @@ def _xtb_run(mol: Molecule, s: RefineSettings) -> Refinement:
     from tblite.ase import TBLite
 
     t0 = time.perf_counter()
-    unknown = sorted(set(mol.elements) - set(PERIODIC_TABLE[1:]))
-    if unknown:
-        return Refinement(mol, "xtb", f"GFN2-xTB not run: unknown element {unknown[0]!r}", seconds=0.0)
-    electrons = sum(PERIODIC_TABLE.index(e) for e in mol.elements)
+    electrons = sum(PERIODIC_TABLE.index(e) for e in mol.elements)  # Molecule holds only known elements
     atoms = Atoms(symbols=list(mol.elements), positions=mol.coords)
     atoms.calc = TBLite(method="GFN2-xTB", charge=0, multiplicity=1 + electrons % 2, verbosity=0)
     steps, converged = 0, False

@@ -353,5 +353,3 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         dist.barrier()
         dist.destroy_process_group()
     return record
-
-

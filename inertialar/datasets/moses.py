@@ -14,8 +14,9 @@ tokens carry none, as in GEOM-Drugs' EDM evaluation) → canonical tokens
 written atomically, so an interrupted build resumes at the first missing shard. Every molecule
 that fails is counted by reason in ``moses_report.json`` beside the caches (with the build's
 settings); none is dropped silently. The embedding timeout is wall-clock time, so a molecule at
-the edge of it may embed on a fast machine and fail on a loaded one: the report records it. The package itself is never
-imported (``import moses`` pulls in fcd_torch): its CSVs are read from the installed wheel.
+the edge of it may embed on a fast machine and fail on a loaded one: the report records it. The
+package itself is never imported (``import moses`` pulls in fcd_torch): its CSVs are read from the
+installed wheel.
 """
 
 from __future__ import annotations
