@@ -14,17 +14,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
+from inertialar.chem.metrics import evaluate
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.sampling.sampler import sample
+from inertialar.sampling.settings import SampleSettings
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from inertialar.checkpoint import load_checkpoint  # noqa: E402
-from inertialar.metrics import evaluate  # noqa: E402
-from inertialar.sampler import SampleSettings, sample  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 VARIANTS = {"both": "RoPE-3D + Nyström", "rope_only": "RoPE-3D only", "nystrom_only": "Nyström only",
             "exact": "RoPE-3D + exact kernel"}
 

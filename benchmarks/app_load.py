@@ -18,7 +18,7 @@ All N clicks are sent at once; per session it records
   competes with the app for the same cores;
 * errors (an exception box, an error alert, or a timeout) and cross-talk: the session's
   "Download XYZ (all)" file must hold the molecules its seed gives when sampled alone
-  (``inertialar.sampler.sample``; the sampler's rule: same atom types, coordinates within
+  (``inertialar.sampling.sampler.sample``; the sampler's rule: same atom types, coordinates within
   ``REPRO_ATOL`` = 0.01 Å — batching moves them by up to ~2e-3 Å, see ``inertialar/sampler.py``).
 
 Without ``--url`` it starts ``streamlit run app.py`` on a free port with ``--checkpoint`` (default
@@ -44,12 +44,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from inertialar.chem.molecule import parse_xyz
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from inertialar.sampling.sampler import REPRO_ATOL, sample
+from inertialar.sampling.settings import SampleSettings
 
-from inertialar.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from inertialar.molecule import parse_xyz  # noqa: E402
-from inertialar.sampler import REPRO_ATOL, SampleSettings, sample  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rounds", type=int, default=2, help="rounds per N (times are pooled)")
     ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     ap.add_argument("--url", help="an app already running with --checkpoint (default: start one)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--out", type=Path, default=results_dir())
     args = ap.parse_args(argv)
     load_before = os.getloadavg()[0]
     t0 = time.time()

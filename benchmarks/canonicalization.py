@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from inertialar.data import load_split  # noqa: E402
-from inertialar.datasets import get_dataset  # noqa: E402
-from inertialar.datasets.qm9 import load_qm9_raw, split_rows  # noqa: E402
-from inertialar.frames import canonicalize, random_pose, same_sequence, tokens_changed  # noqa: E402
-from inertialar.molecule import Molecule  # noqa: E402
+from inertialar.chem.frames import canonicalize, random_pose, same_sequence, tokens_changed
+from inertialar.chem.molecule import Molecule
+from inertialar.data.qm9 import load_qm9_raw, split_rows
+from inertialar.data.specs import get_dataset
+from inertialar.data.tokenset import load_split
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)
@@ -52,7 +49,7 @@ def main() -> None:
     suffix = "" if args.dataset == "qm9" else f"_{args.dataset}"
     built = ""
     if args.dataset == "moses":
-        from inertialar.datasets.moses import build_report
+        from inertialar.data.moses import build_report
 
         row = build_report().get("splits", {}).get("test", {})
         built = f" built: {row.get('built')} of {row.get('requested')} SMILES, {row.get('failed')} failed to embed"

@@ -4,7 +4,7 @@ and the drug-like model card.
     python benchmarks/drug_quality.py [--checkpoint assets/inertialar_moses.pt] [--n 500] [--log RUN/log.jsonl]
 
 Needs the MOSES cache (``python -m inertialar data prepare --dataset moses``). Rows, with one
-evaluator (``inertialar.metrics``: EDM's bond table incl. S Cl Br, allowed valences S 4):
+evaluator (``inertialar.chem.metrics``: EDM's bond table incl. S Cl Br, allowed valences S 4):
 the MOSES test subset's own MMFF94 conformers (the reference row), then ``--n`` unconditional
 molecules from the checkpoint in the raw, fast and best modes (seed 123, every molecule counted;
 best draws 10 per molecule and its molecules/s counts all of them).
@@ -18,23 +18,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 import time
 from pathlib import Path
 
+from inertialar.chem.metrics import RELAXED_VALENCES, evaluate
+from inertialar.data.moses import build_report
+from inertialar.data.specs import MOSES
+from inertialar.data.tokenset import load_split, train_smiles
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import MOSES_CHECKPOINT, load_checkpoint
+from inertialar.nn.model import count_parameters
+from inertialar.sampling.modes import mode_settings
+from inertialar.sampling.sampler import sample
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from inertialar.checkpoint import MOSES_CHECKPOINT, load_checkpoint  # noqa: E402
-from inertialar.data import load_split, train_smiles  # noqa: E402
-from inertialar.datasets import MOSES  # noqa: E402
-from inertialar.datasets.moses import build_report  # noqa: E402
-from inertialar.metrics import RELAXED_VALENCES, evaluate  # noqa: E402
-from inertialar.model import count_parameters  # noqa: E402
-from inertialar.modes import mode_settings  # noqa: E402
-from inertialar.sampler import sample  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 CARD = ROOT / "assets" / "MODEL_CARD_moses.md"
 KEYS = ("atom_stability", "mol_stability", "validity", "uniqueness", "valid_x_unique", "novelty")
 

@@ -11,18 +11,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from inertialar.nn.model import count_parameters
+from inertialar.sampling.modes import MODES, describe_settings, mode_settings
+from inertialar.sampling.settings import SampleSettings
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from inertialar.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from inertialar.model import count_parameters  # noqa: E402
-from inertialar.modes import MODES, describe_settings, mode_settings  # noqa: E402
-from inertialar.sampler import SampleSettings  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 CURVE_KEYS = ["step", "epoch", "wall_hours", "hardware", "val_condition", "val_loss", "val_ce", "val_diffusion",
               "train_loss", "gap",
               "atom_stability", "mol_stability", "validity", "valid_x_unique"]

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from inertialar.data.tokenset import load_split
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.training.evaluation import validation_loss
 
-from inertialar.checkpoint import load_checkpoint  # noqa: E402
-from inertialar.data import load_split  # noqa: E402
-from inertialar.validation import validation_loss  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 FIELDS = ["checkpoint", "steps", "epochs", "device", "n", "train_loss", "val_loss", "gap", "train_ce", "val_ce",
           "train_diffusion", "val_diffusion"]
@@ -33,7 +32,7 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="*", help="none: only rewrite overfit.md from overfit.csv")
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
-    out = ROOT / "benchmarks" / "results" / "overfit.csv"
+    out = results_dir() / "overfit.csv"
     new = not out.exists()
     with out.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)

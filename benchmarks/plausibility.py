@@ -6,12 +6,12 @@
    qm9.xyz --json --plausibility`` (the CLI itself: EDM metrics + PoseBusters ``mol`` config).
 2. ``--n`` generated molecules at CLI defaults (``python -m inertialar sample --n N --seed 0``), the
    same evaluation; then the same molecules refined with MMFF94 and with GFN2-xTB
-   (``inertialar.refine`` defaults) and evaluated again: refined rows are always labelled so.
+   (``inertialar.chem.refine`` defaults) and evaluated again: refined rows are always labelled so.
 3. GFN2-xTB energy drop and heavy-atom RMSD for generated and for QM9 molecules (the method floor).
 
 Every molecule counts everywhere: a molecule that cannot be refined stays in its refined set
 unrefined. EDM metrics use EDM's distance table; PoseBusters uses bonds perceived by RDKit
-(``inertialar.bonds``), the same perceiver for every set.
+(``inertialar.chem.bonds``), the same perceiver for every set.
 Writes benchmarks/results/{plausibility.json, plausibility.md}; ``--update mmff`` re-measures one
 method's refined rows only (the full run takes ≈ 45 min on 2 busy cores, mostly PoseBusters' energy check).
 """
@@ -27,15 +27,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from inertialar.chem.molecule import read_molecules, to_xyz, write_text
+from inertialar.chem.plausibility import CHECKS
+from inertialar.chem.refine import RefineSettings, refine_all, summarize
+from inertialar.data.qm9 import load_qm9_raw, split_rows
+from inertialar.files import results_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from inertialar.datasets.qm9 import load_qm9_raw, split_rows  # noqa: E402
-from inertialar.molecule import read_molecules, to_xyz, write_text  # noqa: E402
-from inertialar.plausibility import CHECKS  # noqa: E402
-from inertialar.refine import RefineSettings, refine_all, summarize  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 
 
 def evaluate_cli(path: Path) -> dict:

@@ -19,11 +19,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from inertialar.files import results_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 CURVE = ROOT / "assets" / "learning_curve.csv"
 METRICS = {"atom_stability": "atom stability", "mol_stability": "molecule stability",
            "validity": "validity", "valid_x_unique": "valid × unique"}

@@ -28,18 +28,19 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from inertialar.chem.groups import GROUP_NAMES, detect_groups
+from inertialar.chem.metrics import bond_orders, distances, edm_smiles, stability
+from inertialar.chem.molecule import Molecule, read_molecules
+from inertialar.data.qm9 import load_qm9_raw, split_rows
+from inertialar.data.specs import QM9_ELEMENTS as ELEMENTS
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.sampling.sampler import sample
+from inertialar.sampling.settings import SampleSettings
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from inertialar.checkpoint import load_checkpoint  # noqa: E402
-from inertialar.datasets import QM9_ELEMENTS as ELEMENTS  # noqa: E402
-from inertialar.datasets.qm9 import load_qm9_raw, split_rows  # noqa: E402
-from inertialar.groups import GROUP_NAMES, detect_groups  # noqa: E402
-from inertialar.metrics import bond_orders, distances, edm_smiles, stability  # noqa: E402
-from inertialar.molecule import Molecule, read_molecules  # noqa: E402
-from inertialar.sampler import SampleSettings, sample  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 BOND_NAMES = {1: "single", 2: "double", 3: "triple"}
 
 

@@ -20,8 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from inertialar.files import results_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 REMEDIES = {  # name → extra train flags
     "baseline": [],
     "axis-sign flips p=0.5": ["--flip-prob", "0.5"],

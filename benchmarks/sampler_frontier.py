@@ -36,21 +36,21 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from inertialar import runtime
+from inertialar.chem.groups import hit_rate
+from inertialar.chem.metrics import edm_smiles, evaluate
+from inertialar.chem.molecule import read_molecules
+from inertialar.chem.plausibility import all_pass, check_molecules
+from inertialar.data.tokenset import load_split, train_smiles
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.sampling.modes import MODES, describe_settings, mode_settings
+from inertialar.sampling.ranking import SCORES
+from inertialar.sampling.sampler import sample, sample_draws, to_result
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from inertialar import runtime  # noqa: E402
-from inertialar.checkpoint import load_checkpoint  # noqa: E402
-from inertialar.data import load_split, train_smiles  # noqa: E402
-from inertialar.groups import hit_rate  # noqa: E402
-from inertialar.metrics import edm_smiles, evaluate  # noqa: E402
-from inertialar.modes import MODES, describe_settings, mode_settings  # noqa: E402
-from inertialar.molecule import read_molecules  # noqa: E402
-from inertialar.plausibility import all_pass, check_molecules  # noqa: E402
-from inertialar.ranking import SCORES  # noqa: E402
-from inertialar.sampler import sample, sample_draws, to_result  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 GROUPS = ("ether", "nitrile", "ketone")
 SELECT_K = 10
 KNOBS: list[tuple[str, str, dict]] = [  # (label, base mode, changed settings)

@@ -4,24 +4,24 @@
 
 Unconditional samples, seed 1 (quality.py scores seed 0, so the defaults are not chosen on the
 samples that measure them), every sample counted. Writes benchmarks/results/sampler_sweep.{csv,md};
-the sampler defaults in ``inertialar.sampler.SampleSettings`` are chosen from this table.
+the sampler defaults in ``inertialar.sampling.settings.SampleSettings`` are chosen from this table.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from inertialar.chem.metrics import evaluate
+from inertialar.data.tokenset import train_smiles
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.sampling.sampler import sample
+from inertialar.sampling.settings import SampleSettings
 
-from inertialar.checkpoint import load_checkpoint  # noqa: E402
-from inertialar.data import train_smiles  # noqa: E402
-from inertialar.metrics import evaluate  # noqa: E402
-from inertialar.sampler import SampleSettings, sample  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 GRID = [  # (steps, type temperature, coordinate temperature)
     (18, 1.0, 1.0), (18, 1.0, 0.7), (18, 1.0, 0.5), (18, 1.0, 0.4), (18, 1.0, 0.3),
@@ -56,7 +56,7 @@ def main() -> None:
                      "novelty": m["novelty"],
                      "molecules_per_s": args.n / seconds})
         print(rows[-1], flush=True)
-    out = ROOT / "benchmarks" / "results"
+    out = results_dir()
     with (out / "sampler_sweep.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

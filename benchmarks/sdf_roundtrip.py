@@ -17,18 +17,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from inertialar.chem.bonds import quiet_stderr
+from inertialar.chem.metrics import edm_smiles
+from inertialar.chem.molecule import parse_sdf
 
-from inertialar.bonds import quiet_stderr  # noqa: E402
-from inertialar.metrics import edm_smiles  # noqa: E402
-from inertialar.molecule import parse_sdf  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def written_tables(block: str) -> tuple[np.ndarray, np.ndarray]:

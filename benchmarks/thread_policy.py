@@ -21,8 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from inertialar.files import results_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = results_dir()
 POLICIES = {"auto": {}, "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"}, "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
             "threads1": {"INERTIALAR_TORCH_THREADS": "1"}}
 

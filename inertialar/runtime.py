@@ -19,7 +19,7 @@ quiet 17.2 s); on a quiet machine it keeps OpenMP's default (spin briefly, then 
 policy must be in the environment before the OpenMP runtime loads, i.e. before torch is
 imported: the CLI calls it first thing. A user's own ``OMP_WAIT_POLICY`` always wins.
 ``configure`` sets the thread count (all cores; ``$INERTIALAR_TORCH_THREADS`` overrides). The
-app's sampling service runs one thread (``inertialar.service``). Re-measure with
+app's sampling service runs one thread (``inertialar.sampling.service``). Re-measure with
 ``benchmarks/thread_policy.py`` (→ ``benchmarks/results/thread_policy.md``).
 """
 

@@ -2,7 +2,7 @@
 
 * ``noise_robustness``: how often a molecule's canonical tokens change under coordinate noise.
 * ``molecule_report`` / ``failure_rows``: per-molecule SMILES, stability, radical electrons,
-  groups and failure reasons from ``inertialar.metrics`` and ``inertialar.groups``, flattened for
+  groups and failure reasons from ``inertialar.chem.metrics`` and ``inertialar.chem.groups``, flattened for
   tables. Atoms are named element + 1-based canonical position (``C11``) everywhere, RDKit's
   messages included (``atom_name``).
 """
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from inertialar.frames import JUMP_BASE, JUMP_SIGMAS, noise_change_rate
-from inertialar.groups import detect_groups
-from inertialar.metrics import allowed_valences, atom_valence_sums, bond_orders, diagnose, edm_smiles, stability
-from inertialar.molecule import Molecule
+from inertialar.chem.frames import JUMP_BASE, JUMP_SIGMAS, noise_change_rate
+from inertialar.chem.groups import detect_groups
+from inertialar.chem.metrics import allowed_valences, atom_valence_sums, bond_orders, diagnose, edm_smiles, stability
+from inertialar.chem.molecule import Molecule
 
 NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)  # Å, standard deviation per coordinate
 NOISE_DEFINITION = (
@@ -29,7 +29,7 @@ NOISE_DEFINITION = (
     "keeps the noise itself from counting; what remains are discrete jumps: an axis sign flip, a swap "
     "of near-degenerate axes, or two atoms trading places in the order (symmetry-equivalent ones, "
     "such as the H of a methyl, included). Same rule as benchmarks/canonicalization.py "
-    "(`inertialar.frames.tokens_changed`)."
+    "(`inertialar.chem.frames.tokens_changed`)."
 )
 
 

@@ -8,15 +8,18 @@ for a classroom of browsers sharing a small machine (``benchmarks/app_load.py``)
 
 from __future__ import annotations
 
+import csv
 from html import escape
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from inertialar.sampler import Trajectory
-from inertialar.tokenizer import vocabulary
+from inertialar.data.tokenizer import vocabulary
+from inertialar.files import results_dir
+from inertialar.sampling.trajectory import Trajectory
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 360}
 TITLES = {"cfg_scale": "CFG scale", "batch_size": "batch size (molecules)", "molecules_per_s": "molecules / s",
@@ -145,3 +148,12 @@ def frontier(df: pd.DataFrame, y: str, title: str) -> go.Figure:
     fig.update_layout(title=title, xaxis={"title": "kept molecules / s (whole process, 2-core CPU)", "type": "log"},
                       yaxis_title="%", **_LAYOUT)
     return fig
+
+
+def frontier_row(mode: str, path: Path | None = None) -> dict | None:
+    """The mode's row of the committed frontier table (benchmarks/sampler_frontier.py), or None."""
+    path = results_dir() / "sampler_frontier.csv" if path is None else path
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        return next((r for r in csv.DictReader(f) if r["kind"] == "mode" and r["label"] == mode), None)

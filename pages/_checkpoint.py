@@ -1,10 +1,10 @@
 """Which model the app uses: the one cached loader, the sidebar checkpoint picker, the fallback.
 
 The picker offers the two shipped checkpoints, QM9 (the default: ``$INERTIALAR_CHECKPOINT`` if
-set, as tests point it at a tiny model, else ``inertialar.checkpoint.DEFAULT_CHECKPOINT``) and
+set, as tests point it at a tiny model, else ``inertialar.nn.checkpoint.DEFAULT_CHECKPOINT``) and
 drug-like MOSES (``$INERTIALAR_MOSES_CHECKPOINT`` or ``MOSES_CHECKPOINT``), or a typed path.
 Every page reads the dataset's elements, groups and sizes from the model's config. Every checkpoint is read by
-``inertialar.checkpoint.load_checkpoint`` inside one ``st.cache_resource`` keyed by (path,
+``inertialar.nn.checkpoint.load_checkpoint`` inside one ``st.cache_resource`` keyed by (path,
 device). If the default file is missing, the app falls back to a small randomly initialised
 model and says so on every page that samples; a bad user-typed path is an ``st.error`` and the
 default stays in use.
@@ -19,13 +19,22 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from inertialar.checkpoint import DEFAULT_CHECKPOINT, MOSES_CHECKPOINT, CheckpointError, load_checkpoint
-from inertialar.diffusion import DiffusionConfig
-from inertialar.model import InertialAR, ModelConfig
-from inertialar.transformer import BackboneConfig
+from inertialar.nn.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    DEFAULT_POLISHERS,
+    MOSES_CHECKPOINT,
+    CheckpointError,
+    load_checkpoint,
+    load_polisher,
+)
+from inertialar.nn.diffusion import DiffusionConfig
+from inertialar.nn.model import InertialAR, ModelConfig
+from inertialar.nn.polisher import Polisher
+from inertialar.nn.transformer import BackboneConfig
 
 ENV_CHECKPOINT = "INERTIALAR_CHECKPOINT"
 ENV_MOSES_CHECKPOINT = "INERTIALAR_MOSES_CHECKPOINT"
+ENV_POLISHER = "INERTIALAR_POLISHER"
 DEFAULT_CHOICE, MOSES_CHOICE, PATH_CHOICE = "Shipped default (QM9)", "Drug-like (MOSES)", "Path …"
 RANDOM_LABEL = "untrained random model — results are not meaningful"
 STATE_KEY = "app.model"  # the LoadedModel of this run, set by the sidebar
@@ -43,6 +52,7 @@ class LoadedModel:
     key: str
     device: str
     trained: bool
+    polisher: Polisher | None = None  # the learned polisher for the model's dataset, where one is shipped
 
 
 def default_path() -> Path:
@@ -79,7 +89,31 @@ def load(path: str | Path, device: str) -> LoadedModel:
     info = path.stat()
     stamp = (info.st_mtime_ns, info.st_size)
     model, meta = _load(str(path.resolve()), device, stamp)
-    return LoadedModel(model, meta, path.name, f"{path.resolve()}@{device}@{stamp[0]}", device, True)
+    return LoadedModel(model, meta, path.name, f"{path.resolve()}@{device}@{stamp[0]}", device, True,
+                       polisher_for(model.cfg))
+
+
+def polisher_path(dataset: str) -> Path | None:
+    """``$INERTIALAR_POLISHER`` (``none`` turns polishing off) or the shipped polisher of ``dataset``."""
+    override = os.environ.get(ENV_POLISHER, "").strip()
+    if override.lower() == "none":
+        return None
+    return Path(override) if override else DEFAULT_POLISHERS.get(dataset)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_polisher(path: str, stamp: tuple[int, int]) -> Polisher:
+    return load_polisher(path)[0]
+
+
+def polisher_for(cfg: ModelConfig) -> Polisher | None:
+    """The polisher for a model, if one exists with the model's vocabulary (else None: no polish)."""
+    path = polisher_path(cfg.dataset)
+    if path is None or not path.is_file():
+        return None
+    info = path.stat()
+    polisher = _load_polisher(str(path.resolve()), (info.st_mtime_ns, info.st_size))
+    return polisher if tuple(polisher.cfg.elements) == tuple(cfg.elements) else None
 
 
 def random_fallback(device: str) -> LoadedModel:

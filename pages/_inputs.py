@@ -4,17 +4,16 @@ ones and well-known drugs) — with one-line errors.
 Every path ends in a ``Molecule`` or a ``MoleculeError`` whose message the pages show with
 ``st.error``; nothing here raises anything else for bad input. Limits: uploads ≤ 5 MB,
 molecules ≤ ``molecule.MAX_ATOMS`` atoms (checked before RDKit embeds anything), SMILES ≤ 500
-characters. SMILES become 3-D molecules through ``inertialar.molecule.from_smiles``.
+characters. SMILES become 3-D molecules through ``inertialar.chem.molecule.from_smiles``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from inertialar.datasets import DATASETS
-from inertialar.datasets.qm9 import RawQM9, load_qm9_raw, split_rows
-from inertialar.molecule import Molecule, MoleculeError, from_smiles, parse_text
+from inertialar.chem.molecule import Molecule, MoleculeError, from_smiles, parse_text
+from inertialar.data.qm9 import RawQM9, load_qm9_raw, split_rows
+from inertialar.data.specs import DATASETS
 
 UPLOAD_MB = 5  # the same as [server] maxUploadSize in .streamlit/config.toml (tests check they agree)
 MAX_UPLOAD_BYTES = UPLOAD_MB * 1024 * 1024
@@ -141,9 +140,3 @@ def canonical_xyz_table(mol: Molecule) -> list[dict]:
     """Token table rows (order 1-based = sampling step, element, x, y, z in Å) of a canonical molecule."""
     return [{"order": i + 1, "element": e, "x (Å)": round(float(x), 4), "y (Å)": round(float(y), 4),
              "z (Å)": round(float(z), 4)} for i, (e, (x, y, z)) in enumerate(zip(mol.elements, mol.coords))]
-
-
-def prefix_of(mol: Molecule, k: int) -> Molecule:
-    """The first ``k`` atoms of a canonical molecule (a fragment for the sampler to complete)."""
-    k = int(np.clip(k, 1, len(mol)))
-    return Molecule(mol.elements[:k], mol.coords[:k], f"first {k} atoms")

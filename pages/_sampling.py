@@ -1,4 +1,4 @@
-"""The app's one sampling service (``inertialar.service``) and the wait for a request's result.
+"""The app's one sampling service (``inertialar.sampling.service``) and the wait for a request's result.
 
 Every page that samples submits to ``service()`` — one ``SamplingService`` per server process,
 held by ``st.cache_resource`` — and waits here with a progress bar that shows the request's own
@@ -16,8 +16,9 @@ import time
 
 import streamlit as st
 
-from inertialar.sampler import SampleResult, SampleSettings
-from inertialar.service import SamplingService, ServiceFull
+from inertialar.sampling.sampler import SampleResult
+from inertialar.sampling.service import SamplingService, ServiceFull
+from inertialar.sampling.settings import SampleSettings
 from pages._checkpoint import LoadedModel
 
 POLL_S = 0.1  # how soon a finished request is noticed
@@ -34,7 +35,7 @@ def sample_with_progress(loaded: LoadedModel, settings: SampleSettings) -> Sampl
     """Submit, show progress / queue position until done; the result, or None after an st.error."""
     svc = service()
     try:
-        ticket = svc.submit(loaded.model, settings, loaded.key)
+        ticket = svc.submit(loaded.model, settings, loaded.key, loaded.polisher)
     except (ValueError, ServiceFull) as err:
         st.error(f"Cannot sample now: {err}")
         return None

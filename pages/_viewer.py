@@ -34,8 +34,8 @@ import numpy as np
 import py3Dmol
 import streamlit as st
 
-from inertialar.molecule import Molecule
-from inertialar.sampler import Trajectory
+from inertialar.chem.molecule import Molecule
+from inertialar.sampling.trajectory import Trajectory
 
 JS_URL = "app/static/3Dmol-min.js"  # relative: resolved against the Streamlit server's origin
 AXIS_COLORS = ("#d62728", "#2ca02c", "#1f77b4")  # I1 red, I2 green, I3 blue
@@ -58,7 +58,8 @@ class Highlight:
 
 
 def trajectory_frames(traj: Trajectory) -> tuple[list[Molecule], list[str]]:
-    """One molecule per placed atom (frame k holds atoms 0..k) and a caption per frame."""
+    """One molecule per placed atom (frame k holds atoms 0..k), then one per polish step where the
+    molecule was polished, and a caption per frame."""
     elements, eos = traj.elements, len(traj.elements)
     n_atoms = int(np.sum(traj.types != eos))
     frames, captions = [], []
@@ -69,6 +70,12 @@ def trajectory_frames(traj: Trajectory) -> tuple[list[Molecule], list[str]]:
         p = float(traj.probs[k, int(types[k])])
         captions.append(f"step {k + 1} / {n_atoms} · {what} {elements[int(types[k])]} (p = {p:.2f})"
                         + (" · then EOS" if k == n_atoms - 1 and traj.finished else ""))
+    if traj.polish_path is not None:  # the polish: every atom settles at once, frame by frame
+        symbols = tuple(elements[int(t)] for t in traj.types[:n_atoms])
+        last = len(traj.polish_path) - 1
+        for j in range(1, last + 1):
+            frames.append(Molecule(symbols, traj.polish_path[j]))
+            captions.append(f"polish {j} / {last} · all {n_atoms} atoms settle" + (" · final" if j == last else ""))
     return frames, captions
 
 

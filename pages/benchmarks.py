@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from inertialar import files
 from pages import _charts, _entry
 from pages._analysis import DEFINITIONS
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_CARD = "assets/MODEL_CARD.md"
 DRUG_CARD = "assets/MODEL_CARD_moses.md"
 METRIC_NAMES = {"atom_stability": "atom stability", "mol_stability": "molecule stability", "validity": "validity"}
-RESULTS = "benchmarks/results"
+RESULTS = files.RESULTS
 # table → (path relative to the repository root, required columns, command that produces it)
 TABLES = {
     "quality_cfg": (f"{RESULTS}/quality_cfg.csv",

@@ -14,14 +14,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from inertialar.frames import (
-    DEGENERACY_GAP,
-    Canonical,
-    canonicalize,
-    random_pose,
-    same_sequence,
-)
-from inertialar.molecule import Molecule
+from inertialar.chem.frames import DEGENERACY_GAP, Canonical, canonicalize, random_pose, same_sequence
+from inertialar.chem.molecule import Molecule
+from inertialar.files import results_dir
 from pages import _charts, _entry, _inputs, _viewer
 from pages._analysis import NOISE_DEFINITION, NOISE_LEVELS, noise_robustness
 
@@ -29,7 +24,7 @@ VIEW_HEIGHT = 360
 SMALL_MARGIN = 0.1  # Å; a frame this close to its runner-up may flip under noise of this size
 MIN_DISTANCE = 0.5  # Å; atoms closer than this are almost certainly an input error
 ANCHOR_COLOR = "#00b050"
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+RESULTS = results_dir()
 NOISE_TABLE = RESULTS / "canonicalization_noise.csv"  # QM9 test split
 DRUG_NOISE_TABLE = RESULTS / "canonicalization_noise_moses.csv"  # drug-like (MOSES) test subset
 SUMMARIES = {"QM9 test split": RESULTS / "canonicalization.md",
@@ -61,7 +56,7 @@ def _dataset_noise(path: Path) -> pd.DataFrame | None:
 
 
 def _from_xyz(xyz: str) -> Molecule:
-    from inertialar.molecule import parse_xyz
+    from inertialar.chem.molecule import parse_xyz
 
     return parse_xyz(xyz)[0]
 

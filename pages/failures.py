@@ -1,9 +1,9 @@
 """Failure inspector: a batch of samples, EDM metrics, and why each failing molecule fails.
 
-Reasons come from ``inertialar.metrics.diagnose`` (valence with bond sum vs allowed, fragments,
+Reasons come from ``inertialar.chem.metrics.diagnose`` (valence with bond sum vs allowed, fragments,
 clashes < 0.9 Å, RDKit's sanitize message). An atom's canonical position is the step at which
 the sampler placed it, so the offending atoms' positions say when generation went wrong. Next to
-them, the inspected molecule's PoseBusters checks (``inertialar.plausibility``: bonds perceived by
+them, the inspected molecule's PoseBusters checks (``inertialar.chem.plausibility``: bonds perceived by
 RDKit from the coordinates, not EDM's table), each explained in one line.
 """
 
@@ -14,11 +14,11 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from inertialar.metrics import CLASH_DISTANCE, evaluate
-from inertialar.modes import mode_settings
-from inertialar.molecule import Molecule, parse_xyz, to_sdf, to_xyz
-from inertialar.plausibility import CHECKS, EDM_TERMS, check_molecules
-from inertialar.sampler import SampleSettings
+from inertialar.chem.metrics import CLASH_DISTANCE, evaluate
+from inertialar.chem.molecule import Molecule, parse_xyz, to_sdf, to_xyz
+from inertialar.chem.plausibility import CHECKS, EDM_TERMS, check_molecules
+from inertialar.sampling.modes import mode_settings
+from inertialar.sampling.settings import SampleSettings
 from pages import _checkpoint, _entry, _viewer
 from pages._analysis import (
     DEFINITIONS,

@@ -1,8 +1,8 @@
-"""Generate page: settings → ``inertialar.sampler.sample`` → molecules built atom by atom.
+"""Generate page: settings → ``inertialar.sampling.sampler.sample`` → molecules built atom by atom.
 
 Results are kept in session state under a key of (model, settings, seed, refinement), so reruns
 (picking another molecule, downloading) never sample again and the same settings give the same
-molecules. "Refine geometry" (``inertialar.refine``: MMFF94 or GFN2-xTB) adds a refined pose per
+molecules. "Refine geometry" (``inertialar.chem.refine``: MMFF94 or GFN2-xTB) adds a refined pose per
 molecule, drawn over the raw one; the table and player stay on the raw output, the headline.
 """
 
@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from inertialar.bonds import chemist_sdf
-from inertialar.frames import canonicalize
-from inertialar.modes import DEFAULT_MODE, MODES, describe_settings, frontier_row, mode_settings
-from inertialar.molecule import Molecule, to_xyz
-from inertialar.refine import METHODS, Refinement, RefineSettings, refine_all, summarize
-from inertialar.sampler import SampleResult, SampleSettings
+from inertialar.chem.frames import canonicalize
+from inertialar.chem.molecule import Molecule, to_xyz
+from inertialar.chem.output import records_text, refine_records, stage_properties
+from inertialar.chem.refine import METHODS, Refinement, RefineSettings, summarize
+from inertialar.data.tokenizer import canonical_prefix
+from inertialar.sampling.modes import DEFAULT_MODE, MODES, describe_settings, mode_settings
+from inertialar.sampling.sampler import SampleResult
+from inertialar.sampling.settings import SampleSettings
 from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
 from pages._analysis import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary
 
@@ -34,14 +36,15 @@ class Generation:
     result: SampleResult
     reports: list[Report]
     trained: bool
-    sdf: str = ""  # raw molecules, RDKit-perceived bonds
+    sdf: str = ""  # the molecules shown (polished where the polisher ran), RDKit-perceived bonds, stage property
     refinements: list[Refinement] | None = None
     refined_sdf: str | None = None
+    raw_sdf: str | None = None  # the same molecules as the model placed them, where they were polished
 
 
 def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: int) -> dict:
     """The sampling controls shared with the failure inspector; session keys ``{ns}.*``. A quality
-    mode (``inertialar.modes``) sets every sampler knob, with its measured cost and quality beside
+    mode (``inertialar.sampling.modes``) sets every sampler knob, with its measured cost and quality beside
     it; "Override the mode" exposes the main knobs. Returns ``mode_settings`` keyword arguments."""
     c1, c2 = st.columns(2)
     present = c1.multiselect("Groups present", groups, key=f"{ns}.present",
@@ -83,7 +86,7 @@ def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: in
 
 def mode_caption(mode: str) -> str:
     """The mode's measured quality and cost from the committed frontier (or a note that none is)."""
-    row = frontier_row(mode)
+    row = _charts.frontier_row(mode)
     if row is None:
         return f"Mode **{mode}**: not measured yet (run benchmarks/sampler_frontier.py)."
     return (f"Mode **{mode}**, measured unconditionally on {int(float(row['n'])):,} molecules "
@@ -120,7 +123,7 @@ def _prefix_widgets(cfg) -> Molecule | None:
             st.error("This molecule is too large to use as a prefix.")
             return None
         k = st.slider("Keep the first k canonical atoms", 1, top, min(4, top), key="gen.prefix_k")
-        prefix = _inputs.prefix_of(canon, k)
+        prefix = canonical_prefix(mol, k, cfg.elements, max_atoms)
         st.caption("Prefix: " + " ".join(f"{e}{i + 1}" for i, e in enumerate(prefix.elements)))
         return prefix
 
@@ -141,13 +144,17 @@ def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, wi
         return None
     with st.spinner("Checking molecules …"):
         reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
-    gen = Generation(result, reports, loaded.trained, sdf=chemist_sdf(result.molecules))
+    stage = stage_properties(len(result.molecules), "polished" if result.polished else "raw")
+    gen = Generation(result, reports, loaded.trained, sdf=records_text(result.molecules, stage, "sdf"))
+    if result.polished:
+        gen.raw_sdf = records_text(result.raw_molecules, stage_properties(len(result.raw_molecules), "raw"), "sdf")
     if refine != "none":
         text = f"Refining geometries ({REFINE_LABELS[refine]}) …"
         bar = st.progress(0.0, text=text)
-        done = refine_all(result.molecules, RefineSettings(refine), lambda f: bar.progress(min(1.0, f), text=text))
+        mols, props, done = refine_records(result.molecules, stage, RefineSettings(refine),
+                                           lambda f: bar.progress(min(1.0, f), text=text))
         gen.refinements = done
-        gen.refined_sdf = chemist_sdf([r.molecule for r in done], [r.properties() for r in done])
+        gen.refined_sdf = records_text(mols, props, "sdf")
         bar.empty()
     return gen
 
@@ -213,15 +220,20 @@ def show_generation(gen: Generation) -> None:
                            "requested groups": _group_summary(r.groups, s),
                            "all groups found": ", ".join(sorted(r.groups)) or "—"}
                           for k, (m, r) in enumerate(zip(result.molecules, reports))])
+    critic = [tr.critic for tr in result.trajectories]
+    if np.isfinite(critic).any():
+        table["critic score"] = critic
     if gen.refinements is not None:
         table = pd.concat([table, _refinement_table(gen.refinements)], axis=1)
     n_valid = sum(r.valid for r in reports)
     n_stable = sum(r.stable for r in reports)
     st.subheader(f"{len(reports)} molecule(s): {n_stable} stable, {n_valid} valid")
     drawn = f", best of {s.oversample} draws each ({result.drawn} drawn)" if s.oversample > 1 else ""
-    st.caption(f"Quality mode **{s.mode}**{drawn}: {describe_settings(s)}.")
+    polish = (f" Polished by the learned polisher (σ₀ {s.polish_sigma:g} Å, {s.polish_steps} Heun steps): the "
+              "player's last frames show the atoms settle." if result.polished else " Not polished.")
+    st.caption(f"Quality mode **{s.mode}**{drawn}: {describe_settings(s)}.{polish}")
     st.caption(DEFINITIONS)
-    st.caption("Stable and valid are EDM's metrics (bonds from EDM's distance table) on the raw output. "
+    st.caption("Stable and valid are EDM's metrics (bonds from EDM's distance table) on the molecules shown. "
                "Downloaded SDF bonds are RDKit's (DetermineBonds), EDM's table where RDKit fails (property bond_source).")
     if gen.refinements is not None:
         sm = summarize(gen.refinements)
@@ -238,12 +250,15 @@ def show_generation(gen: Generation) -> None:
     with left:
         frames, captions = _viewer.trajectory_frames(traj)
         overlay = ref.molecule if ref is not None and ref.refined and ref.method != "none" else None
+        label = f"refined pose ({ref.method})" if ref else ""
+        if result.polished and st.toggle("Overlay the raw molecule (before the polish)", key="gen.overlay_raw"):
+            overlay, label = result.raw_molecules[k], "raw molecule (before the polish)"
         html = _viewer.viewer_html(frames, captions=captions, newest=True, height=VIEW_HEIGHT, autoplay=True,
-                                   overlay=overlay, overlay_label=f"refined pose ({ref.method})" if ref else "")
+                                   overlay=overlay, overlay_label=label)
         _viewer.show(html, VIEW_HEIGHT)
         st.caption("Each frame adds one atom (yellow halo = newest; H white, C grey, N blue, O red, F gold). "
                    "Arrows: the canonical inertial axes I1 ≤ I2 ≤ I3 (x, y, z). Bonds are inferred from distances by 3Dmol."
-                   + (" Thin green sticks: the refined pose, superposed on the raw one." if overlay is not None else ""))
+                   + (f" Thin green sticks: the {label}." if overlay is not None else ""))
     with right:
         st.html(_charts.type_probabilities(traj))
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid (fails RDKit sanitization)'}`  \n"
@@ -256,8 +271,11 @@ def show_generation(gen: Generation) -> None:
         if rep.valid and not rep.stable:
             st.caption(VALID_UNSTABLE[0].upper() + VALID_UNSTABLE[1:] + ".")
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Download SDF (all)", gen.sdf, file_name=f"inertialar_seed{s.seed}.sdf",
-                       mime="chemical/x-mdl-sdfile", key="gen.dl_sdf")
+    c1.download_button("Download SDF (all" + (", polished)" if result.polished else ")"), gen.sdf,
+                       file_name=f"inertialar_seed{s.seed}.sdf", mime="chemical/x-mdl-sdfile", key="gen.dl_sdf")
+    if gen.raw_sdf is not None:
+        c1.download_button("Download raw SDF (before the polish)", gen.raw_sdf, file_name=f"inertialar_seed{s.seed}_raw.sdf",
+                           mime="chemical/x-mdl-sdfile", key="gen.dl_raw")
     if gen.refined_sdf is not None:
         c1.download_button(f"Download refined SDF ({gen.refinements[0].method})", gen.refined_sdf,
                            file_name=f"inertialar_seed{s.seed}_refined_{gen.refinements[0].method}.sdf",

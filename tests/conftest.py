@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from inertialar.datasets import get_dataset
-from inertialar.diffusion import DiffusionConfig
-from inertialar.model import InertialAR, ModelConfig
-from inertialar.molecule import Molecule
-from inertialar.transformer import BackboneConfig
+from inertialar.chem.molecule import Molecule
+from inertialar.data.specs import get_dataset
+from inertialar.nn.diffusion import DiffusionConfig
+from inertialar.nn.model import InertialAR, ModelConfig
+from inertialar.nn.transformer import BackboneConfig
 
 
 def tiny_config(dataset: str = "qm9") -> ModelConfig:

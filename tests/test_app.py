@@ -18,9 +18,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
-from inertialar.checkpoint import save_checkpoint
-from inertialar.model import InertialAR
-from inertialar.molecule import Molecule, MoleculeError
+from inertialar.chem.molecule import Molecule, MoleculeError
+from inertialar.nn.checkpoint import save_checkpoint
+from inertialar.nn.model import InertialAR
 from pages import _inputs, _viewer
 from pages._checkpoint import LoadedModel
 
@@ -103,7 +103,7 @@ def test_generate_shows_one_viewer_with_every_step_as_a_frame(app):
 
 
 def test_generate_offers_the_quality_modes_with_their_cost_and_uses_the_chosen_one(app):
-    from inertialar.modes import MODES, mode_settings
+    from inertialar.sampling.modes import MODES, mode_settings
 
     box = app.selectbox(key="gen.mode")
     assert [o.split(" — ")[0] for o in box.options] == list(MODES) and box.value == "fast"
@@ -120,7 +120,7 @@ def test_generate_offers_the_quality_modes_with_their_cost_and_uses_the_chosen_o
 
 
 def test_generate_refine_overlays_the_refined_pose_and_keeps_the_raw_player(app, monkeypatch):
-    from inertialar import refine
+    from inertialar.chem import refine
 
     def fake_mmff(mol, settings):  # the real MMFF path is tested in test_refine; here: what the page shows
         return refine.Refinement(Molecule(mol.elements, mol.coords + 0.1), "mmff", None, 1.5, 0.17, True, 10, 0.01)

@@ -10,8 +10,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
-from inertialar.checkpoint import save_checkpoint
-from inertialar.model import InertialAR
+from inertialar.nn.checkpoint import save_checkpoint
+from inertialar.nn.model import InertialAR
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60

@@ -19,10 +19,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
-from inertialar.checkpoint import CheckpointError, load_checkpoint
-from inertialar.model import InertialAR
-from inertialar.molecule import Molecule
-from inertialar.sampler import SampleSettings, sample
+from inertialar.chem.molecule import Molecule
+from inertialar.nn.checkpoint import CheckpointError, load_checkpoint
+from inertialar.nn.model import InertialAR
+from inertialar.sampling.sampler import sample
+from inertialar.sampling.settings import SampleSettings
 from pages import _analysis, _charts, _inputs, _viewer, benchmarks
 from pages._checkpoint import LoadedModel
 
@@ -168,7 +169,7 @@ def test_generate_warns_for_a_fragment_larger_than_qm9_and_defaults_to_a_qm9_siz
 
 def test_generate_says_what_stable_and_valid_mean_and_a_full_queue_is_one_error():
     def page(loaded, full):
-        from inertialar.service import SamplingService
+        from inertialar.sampling.service import SamplingService
         from pages import _sampling, generate
 
         if not full:

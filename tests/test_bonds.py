@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inertialar.bonds import chemist_sdf, connectivity, perceive
-from inertialar.molecule import Molecule, parse_sdf
+from inertialar.chem.bonds import chemist_sdf, connectivity, perceive
+from inertialar.chem.molecule import Molecule, parse_sdf
 
 
 def methyl_radical() -> Molecule:

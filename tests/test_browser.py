@@ -32,10 +32,11 @@ import torch
 from playwright.sync_api import Error as PlaywrightError
 
 from conftest import tiny_config
-from inertialar.checkpoint import MOSES_CHECKPOINT, load_checkpoint, save_checkpoint
-from inertialar.model import InertialAR
-from inertialar.molecule import parse_xyz
-from inertialar.sampler import REPRO_ATOL, SampleSettings, sample
+from inertialar.chem.molecule import parse_xyz
+from inertialar.nn.checkpoint import MOSES_CHECKPOINT, load_checkpoint, save_checkpoint
+from inertialar.nn.model import InertialAR
+from inertialar.sampling.sampler import REPRO_ATOL, sample
+from inertialar.sampling.settings import SampleSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_config
-from inertialar.checkpoint import save_checkpoint
-from inertialar.model import InertialAR
-from inertialar.molecule import read_molecules
+from inertialar.chem.molecule import read_molecules
+from inertialar.nn.checkpoint import save_checkpoint
+from inertialar.nn.model import InertialAR
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def run_main(*args: str) -> subprocess.CompletedProcess:
     import contextlib
     import io
 
-    from inertialar.cli import main
+    from inertialar.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from inertialar.data import TokenSet, bucketed_batches, build_tokenset, load_tokenset, save_tokenset
-from inertialar.datasets.qm9 import N_QM9, SPLITS, edm_permutation, load_qm9_raw, split_rows
-from inertialar.frames import canonicalize, same_sequence
-from inertialar.metrics import evaluate
+from inertialar.chem.frames import canonicalize, same_sequence
+from inertialar.chem.metrics import evaluate
+from inertialar.data.batching import bucketed_batches
+from inertialar.data.qm9 import N_QM9, SPLITS, edm_permutation, load_qm9_raw, split_rows
+from inertialar.data.tokenset import TokenSet, build_tokenset, load_tokenset, save_tokenset
 
 
 def test_edm_split_sizes_and_disjointness():

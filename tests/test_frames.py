@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inertialar.datasets.qm9 import load_qm9_raw, split_rows
-from inertialar.frames import DEGENERACY_GAP, canonicalize, random_pose, same_sequence
-from inertialar.molecule import Molecule
-from inertialar.tokenizer import molecule_to_tokens, tokenize, tokens_to_molecule
+from inertialar.chem.frames import DEGENERACY_GAP, canonicalize, random_pose, same_sequence
+from inertialar.chem.molecule import Molecule
+from inertialar.data.qm9 import load_qm9_raw, split_rows
+from inertialar.data.tokenizer import molecule_to_tokens, tokenize, tokens_to_molecule
 
 
 def _invariant(mol: Molecule, rng: np.random.Generator, trials: int = 10) -> bool:
@@ -104,7 +104,7 @@ def test_qm9_test_molecules_are_invariant_under_pose_and_permutation():
 def test_tolerant_order_does_not_depend_on_row_order():
     from itertools import permutations
 
-    from inertialar.frames import tolerant_order
+    from inertialar.chem.frames import tolerant_order
 
     rows = np.array([[0.0016, 0, 1], [0.0008, 1, 0], [0, 2, 2]])  # a chain of near-ties in x
     results = {tuple(np.array(p)[tolerant_order(rows[list(p)])]) for p in permutations(range(3))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inertialar.groups import (
+from inertialar.chem.groups import (
     DRUG_GROUP_NAMES,
     GROUP_NAMES,
     GROUP_SMARTS,

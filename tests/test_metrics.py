@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inertialar.datasets import QM9_ELEMENTS as ELEMENTS
-from inertialar.metrics import (
+from inertialar.chem.metrics import (
     DOUBLE_PM,
     SINGLE_PM,
     TRIPLE_PM,
@@ -19,7 +18,8 @@ from inertialar.metrics import (
     sanitize_error,
     stability,
 )
-from inertialar.molecule import Molecule
+from inertialar.chem.molecule import Molecule
+from inertialar.data.specs import QM9_ELEMENTS as ELEMENTS
 
 EVALUATE_KEYS = {"n", "atom_stability", "mol_stability", "validity", "uniqueness", "valid_x_unique", "novelty"}
 
@@ -195,8 +195,8 @@ def test_evaluate_rejects_empty_list_and_mismatched_smiles():
 
 
 def test_valence_and_bond_tables_cover_both_vocabularies():
-    from inertialar.datasets import DRUG_ELEMENTS
-    from inertialar.metrics import TABLE_ELEMENTS
+    from inertialar.chem.metrics import TABLE_ELEMENTS
+    from inertialar.data.specs import DRUG_ELEMENTS
 
     assert set(DRUG_ELEMENTS) <= set(VALENCES) and set(DRUG_ELEMENTS) <= set(TABLE_ELEMENTS)
     assert VALENCES["S"] == (4,) and VALENCES["Cl"] == VALENCES["Br"] == (1,)  # EDM's allowed_bonds

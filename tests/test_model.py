@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from inertialar.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from inertialar.diffusion import DiffusionConfig, DiffusionHead, Guide
-from inertialar.georope import (
+from inertialar.nn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from inertialar.nn.diffusion import DiffusionConfig, DiffusionHead, Guide
+from inertialar.nn.georope import (
     NystromFeatures,
     apply_rope,
     distance_bias,
@@ -16,8 +16,9 @@ from inertialar.georope import (
     rope3d_angles,
     rope_frequencies,
 )
-from inertialar.model import PRESENT, InertialAR
-from inertialar.sampler import SampleSettings, sample
+from inertialar.nn.model import PRESENT, InertialAR
+from inertialar.sampling.sampler import sample
+from inertialar.sampling.settings import SampleSettings
 
 
 def _batch(gen: torch.Generator, b: int = 3, n: int = 6):
@@ -169,7 +170,7 @@ def test_trajectory_records_every_placed_atom(tiny_model):
 
 
 def test_prefix_is_kept_and_completed(tiny_model, ethanol):
-    from inertialar.frames import canonicalize
+    from inertialar.chem.frames import canonicalize
 
     prefix = canonicalize(ethanol).molecule
     prefix = type(prefix)(prefix.elements[:3], prefix.coords[:3])

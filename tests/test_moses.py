@@ -15,17 +15,19 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from inertialar.checkpoint import load_checkpoint
-from inertialar.data import cache_path, load_split, longest_molecule, sequence_length
-from inertialar.datasets import DRUG_ELEMENTS, MOSES
-from inertialar.datasets import moses as moses_data
-from inertialar.frames import canonicalize, same_sequence
-from inertialar.groups import DRUG_GROUP_NAMES
-from inertialar.metrics import evaluate
-from inertialar.model import InertialAR
-from inertialar.sampler import SampleSettings, sample
-from inertialar.tokenizer import tokenize
-from inertialar.train import TrainConfig, train
+from inertialar.chem.frames import canonicalize, same_sequence
+from inertialar.chem.groups import DRUG_GROUP_NAMES
+from inertialar.chem.metrics import evaluate
+from inertialar.data import moses as moses_data
+from inertialar.data.specs import DRUG_ELEMENTS, MOSES
+from inertialar.data.tokenizer import tokenize
+from inertialar.data.tokenset import cache_path, load_split, longest_molecule, sequence_length
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.nn.model import InertialAR
+from inertialar.sampling.sampler import sample
+from inertialar.sampling.settings import SampleSettings
+from inertialar.training.config import TrainConfig
+from inertialar.training.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,15 +184,15 @@ def test_the_gpu_window_recipe_packs_and_trains_the_drug_like_set(moses_cache, t
 
 
 def test_window_defaults_to_larger_batches_for_drug_like_data():
-    from inertialar.window import CANDIDATES, DRUG_CANDIDATES
+    from inertialar.training.window import CANDIDATES, DRUG_CANDIDATES
 
     assert min(c["batch_tokens"] for c in DRUG_CANDIDATES) > min(c["batch_tokens"] for c in CANDIDATES)
 
 
 
 def test_the_shipped_qm9_checkpoint_predates_the_vocabulary_fields_and_still_loads_as_qm9():
-    from inertialar.checkpoint import DEFAULT_CHECKPOINT, read_payload
-    from inertialar.datasets import QM9_ELEMENTS
+    from inertialar.data.specs import QM9_ELEMENTS
+    from inertialar.nn.checkpoint import DEFAULT_CHECKPOINT, read_payload
 
     assert "elements" not in read_payload(DEFAULT_CHECKPOINT)["config"]  # written before datasets existed
     model, _ = load_checkpoint(DEFAULT_CHECKPOINT)
@@ -199,7 +201,7 @@ def test_the_shipped_qm9_checkpoint_predates_the_vocabulary_fields_and_still_loa
 
 
 def test_a_checkpoint_written_before_the_dataset_fields_loads_as_qm9_and_samples_the_same(tmp_path):
-    from inertialar.checkpoint import save_checkpoint
+    from inertialar.nn.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = InertialAR(tiny_config()).eval()
@@ -218,7 +220,7 @@ def test_a_checkpoint_written_before_the_dataset_fields_loads_as_qm9_and_samples
 
 @pytest.mark.parametrize("key, value, message", [("dataset", "geom", "geom"), ("elements", ["H", "C", "Xx"], "Xx")])
 def test_a_checkpoint_with_an_unknown_dataset_or_element_is_refused_in_one_line(tmp_path, key, value, message):
-    from inertialar.checkpoint import CheckpointError, save_checkpoint
+    from inertialar.nn.checkpoint import CheckpointError, save_checkpoint
 
     save_checkpoint(tmp_path / "m.pt", InertialAR(tiny_config()).eval(), {})
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
@@ -230,8 +232,8 @@ def test_a_checkpoint_with_an_unknown_dataset_or_element_is_refused_in_one_line(
 
 
 def test_evaluate_takes_novelty_from_the_drug_like_set_when_drug_elements_occur(moses_cache, tmp_path):
-    from inertialar.datasets import QM9_ELEMENTS
-    from inertialar.molecule import to_xyz
+    from inertialar.chem.molecule import to_xyz
+    from inertialar.data.specs import QM9_ELEMENTS
 
     train_ts = load_split("train", MOSES)
     drugs = [m for m in (train_ts.molecule(k) for k in range(len(train_ts))) if set(m.elements) - set(QM9_ELEMENTS)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inertialar.molecule import Molecule
-from inertialar.plausibility import CHECKS, all_pass, check_molecules, plausibility
+from inertialar.chem.molecule import Molecule
+from inertialar.chem.plausibility import CHECKS, all_pass, check_molecules, plausibility
 
 
 def test_posebusters_passes_ethanol_and_fails_a_broken_molecule(ethanol):

@@ -7,14 +7,15 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from inertialar.checkpoint import load_checkpoint
-from inertialar.data import TokenSet, collate
-from inertialar.frames import canonicalize
-from inertialar.georope import ExactKernel, NystromFeatures, distance_bias, gaussian_kernel, mix_kernels
-from inertialar.model import InertialAR, ModelConfig
-from inertialar.molecule import Molecule
-from inertialar.tokenizer import molecule_to_tokens
-from inertialar.validation import precision_check
+from inertialar.chem.frames import canonicalize
+from inertialar.chem.molecule import Molecule
+from inertialar.data.batching import collate
+from inertialar.data.tokenizer import molecule_to_tokens
+from inertialar.data.tokenset import TokenSet
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.nn.georope import ExactKernel, NystromFeatures, distance_bias, gaussian_kernel, mix_kernels
+from inertialar.nn.model import InertialAR, ModelConfig
+from inertialar.training.evaluation import precision_check
 
 
 def _toy_tokenset(mols: list[Molecule]) -> TokenSet:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inertialar.molecule import Molecule
-from inertialar.refine import RefineSettings, refine, refine_all, summarize, summary_line, superpose
+from inertialar.chem.molecule import Molecule
+from inertialar.chem.refine import RefineSettings, refine, refine_all, summarize, summary_line, superpose
 
 
 def stretched(mol: Molecule, factor: float = 1.08) -> Molecule:

@@ -1,6 +1,6 @@
 """The shared sampling service and the sampler's per-row settings it relies on.
 
-The reproducibility rule (``inertialar.sampler`` docstring): a molecule is a function of its
+The reproducibility rule (``inertialar.sampling.sampler`` docstring): a molecule is a function of its
 request's settings, seed and its index in the request — not of the batch it was sampled in —
 with identical atom types and coordinates within ``REPRO_ATOL`` Å.
 """
@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from inertialar.diffusion import Guide
-from inertialar.frames import canonicalize
-from inertialar.sampler import REPRO_ATOL, Part, SampleResult, SampleSettings, sample, sample_parts, to_result
-from inertialar.service import SamplingService, ServiceFull
+from inertialar.chem.frames import canonicalize
+from inertialar.nn.diffusion import Guide
+from inertialar.sampling.sampler import REPRO_ATOL, SampleResult, sample, sample_parts, to_result
+from inertialar.sampling.service import SamplingService, ServiceFull
+from inertialar.sampling.settings import Part, SampleSettings
 
 
 def _same(a: SampleResult, b: SampleResult) -> None:

@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from inertialar.checkpoint import load_checkpoint
-from inertialar.data import build_tokenset, cache_path, load_split, save_tokenset
-from inertialar.datasets.qm9 import load_qm9_raw, split_rows
-from inertialar.model import InertialAR
-from inertialar.train import TrainConfig, train
-from inertialar.validation import validation_loss
+from inertialar.data.qm9 import load_qm9_raw, split_rows
+from inertialar.data.tokenset import build_tokenset, cache_path, load_split, save_tokenset
+from inertialar.nn.checkpoint import load_checkpoint
+from inertialar.nn.model import InertialAR
+from inertialar.training.config import TrainConfig
+from inertialar.training.evaluation import validation_loss
+from inertialar.training.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +107,7 @@ def test_resume_with_another_model_config_is_a_clear_error(small_cache, tmp_path
 
 
 def test_ema_warms_up_so_a_short_run_is_not_a_blend_with_its_start():
-    from inertialar.train import ema_decay
+    from inertialar.training.loop import ema_decay
 
     assert ema_decay(0, 0.999) == pytest.approx(0.1)
     assert ema_decay(10_000, 0.999) == 0.999
@@ -146,7 +147,7 @@ def test_window_recipe_dry_run_writes_small_files(small_cache, tmp_path):
 
 
 def test_augmentations_flip_whole_frames_and_jitter_only_the_context():
-    from inertialar.train import augment
+    from inertialar.training.loop import augment
 
     coords = torch.randn(64, 9, 3)
     gen = torch.Generator().manual_seed(0)
@@ -182,7 +183,7 @@ def test_window_calibrates_then_trains_the_chosen_candidate(small_cache, tmp_pat
 
 
 def test_window_pick_rule_prefers_the_widest_head_that_trains_enough():
-    from inertialar.window import CANDIDATES, MIN_EPOCHS, parse_candidates, pick
+    from inertialar.training.window import CANDIDATES, MIN_EPOCHS, parse_candidates, pick
 
     assert parse_candidates("1024x6@65536+compile,1024x4@32768,640x4@32768") == CANDIDATES  # the README's text
 
@@ -200,8 +201,8 @@ def test_window_pick_rule_prefers_the_widest_head_that_trains_enough():
 
 
 def test_checkpoint_split_into_parts_loads_by_its_name(tmp_path, tiny_model):
-    from inertialar.checkpoint import save_checkpoint
-    from inertialar.window import split_file
+    from inertialar.nn.checkpoint import save_checkpoint
+    from inertialar.training.window import split_file
 
     path = tmp_path / "m.pt"
     save_checkpoint(path, tiny_model, {"steps": 1})

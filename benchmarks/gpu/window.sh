@@ -6,7 +6,7 @@
 #   MAIN_MIN=9 OUT=$OUT bash benchmarks/gpu/window.sh
 # Main run: `window --calibrate CAL_S` measures tokens/s of the head/batch/compile candidates (CANDIDATES below,
 # ~CAL_S seconds), picks the widest head that still trains ≥ 100 epochs and stays ≤ 45 MB in fp16
-# (inertialar.window.pick), then trains it with random axis-sign flips (the overfitting remedy of
+# (inertialar.training.window.pick), then trains it with random axis-sign flips (the overfitting remedy of
 # benchmarks/results/remedies.md), the warm-up EMA and a cosine schedule over the remaining minutes.
 # Outputs (each ≤ 15 MB): main_ema_fp16.pt[.partNN], drug_ema_fp16.pt[.partNN] if drug-like data, logs.tar.gz.
 # The loader joins parts: load_checkpoint("main_ema_fp16.pt") reads main_ema_fp16.pt.part00, .part01, …
