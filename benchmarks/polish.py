@@ -82,12 +82,13 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = [f"# Polish: σ₀ and steps on a validation pool, then real molecules\n",
+    lines = ["# Polish: σ₀ and steps on a validation pool, then real molecules\n",
              f"Polisher `{args.polisher}` ({meta.get('parameters', '?')} parameters, {meta.get('epochs', 0):.1f} epochs, "
              f"{meta.get('wall_minutes', 0):.0f} min on the CPU). Command: `python benchmarks/polish.py --n {args.n} "
              f"--real {args.real}` (2-core CPU). RMSD and connectivity: against the unpolished pool, or against the "
              "clean geometry for the noisy test molecules.\n",
-             "| set | n | atom stab. | mol. stab. | valid | unique | V×U | connectivity changed | median RMSD heavy (Å) | polish mol/s |",
+             "| set | n | atom stab. | mol. stab. | valid | unique | V×U | connectivity changed "
+             "| median RMSD heavy (Å) | polish mol/s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['set']} | {r['n']} | {r['atom_stability']:.1%} | {r['mol_stability']:.1%} | {r['validity']:.1%} | "

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from inertialar.chem.groups import GROUP_NAMES, detect_groups
-from inertialar.chem.metrics import bond_orders, distances, edm_smiles, stability
+from inertialar.chem.groups import GROUP_NAMES, hit_rate
+from inertialar.chem.metrics import bond_orders, distances, edm_smiles, stability, wasserstein_1d
 from inertialar.chem.molecule import Molecule, read_molecules
 from inertialar.data.qm9 import load_qm9_raw, split_rows
 from inertialar.data.specs import QM9_ELEMENTS as ELEMENTS
@@ -60,8 +60,7 @@ def cli_default_metrics(n: int, checkpoint: str | None, out_xyz: Path) -> dict:
 def cell_metrics(molecules: list[Molecule], group: str | None) -> dict:
     smiles = [edm_smiles(m) for m in molecules]
     stab = [stability(m) for m in molecules]
-    hits = sum(1 for s in smiles if s and group in detect_groups(s)) if group else 0
-    return {"hit_rate": hits / len(molecules) if group else float("nan"),
+    return {"hit_rate": hit_rate(smiles, group) if group else float("nan"),
             "atom_stability": sum(s[0] for s in stab) / sum(s[1] for s in stab),
             "mol_stability": float(np.mean([s[2] for s in stab])),
             "validity": float(np.mean([s is not None for s in smiles])), "n": len(molecules)}
@@ -90,11 +89,6 @@ def bond_lengths(molecules: list[Molecule]) -> dict[str, list[float]]:
             a, b = sorted((m.elements[i], m.elements[j]), key=ELEMENTS.index)
             out.setdefault(f"{a}-{b} {BOND_NAMES[int(bonds[i, j])]}", []).append(float(dist[i, j]))
     return out
-
-
-def wasserstein_1d(a: list[float], b: list[float]) -> float:
-    q = np.linspace(0, 1, 1001)
-    return float(np.mean(np.abs(np.quantile(a, q) - np.quantile(b, q))))
 
 
 def distributions(generated: list[Molecule], reference: list[Molecule]) -> tuple[list[dict], list[dict]]:

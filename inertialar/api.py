@@ -48,7 +48,7 @@ def sample(generator: Generator, n: int = 10, mode: str = DEFAULT_MODE, seed: in
     """``n`` molecules in a quality mode (``raw`` | ``fast`` | ``best``); any ``SampleSettings``
     field overrides the mode (``present``, ``absent``, ``cfg_scale``, ``polish`` …)."""
     s = mode_settings(mode, n=n, seed=seed, **settings)
-    s.validate(generator.model.cfg.max_atoms, generator.model.cfg.groups, generator.model.cfg.elements)
+    s.check(generator.model.cfg)
     return _sample(generator.model, s, polisher=generator.polisher).molecules
 
 

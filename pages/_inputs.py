@@ -40,13 +40,12 @@ def parse_upload(name: str, data: bytes) -> list[Molecule]:
 
 
 def parse_pasted(text: str) -> list[Molecule]:
-    """Pasted XYZ or SDF text; the format is guessed (SDF has a V2000/V3000 counts line)."""
+    """Pasted XYZ or SDF text; the format is guessed (``molecule.sniff_format``)."""
     if len(text.encode()) > MAX_UPLOAD_BYTES:
         raise MoleculeError(f"pasted text is over {MAX_UPLOAD_BYTES // 2**20} MB")
     if not text.strip():
         raise MoleculeError("nothing pasted")
-    fmt = "sdf" if ("V2000" in text or "V3000" in text or "$$$$" in text) else "xyz"
-    return parse_text(text, fmt)
+    return parse_text(text, "auto")
 
 
 @st.cache_resource(show_spinner="Loading the QM9 test split …")

@@ -14,8 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from inertialar import files
+from inertialar.chem.report import DEFINITIONS
 from pages import _charts, _entry
-from pages._analysis import DEFINITIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CARD = "assets/MODEL_CARD.md"

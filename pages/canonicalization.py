@@ -16,9 +16,9 @@ import streamlit as st
 
 from inertialar.chem.frames import DEGENERACY_GAP, Canonical, canonicalize, random_pose, same_sequence
 from inertialar.chem.molecule import Molecule
+from inertialar.chem.report import NOISE_DEFINITION, NOISE_LEVELS, noise_robustness
 from inertialar.files import results_dir
 from pages import _charts, _entry, _inputs, _viewer
-from pages._analysis import NOISE_DEFINITION, NOISE_LEVELS, noise_robustness
 
 VIEW_HEIGHT = 360
 SMALL_MARGIN = 0.1  # Å; a frame this close to its runner-up may flip under noise of this size

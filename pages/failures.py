@@ -17,10 +17,7 @@ import streamlit as st
 from inertialar.chem.metrics import CLASH_DISTANCE, evaluate
 from inertialar.chem.molecule import Molecule, parse_xyz, to_sdf, to_xyz
 from inertialar.chem.plausibility import CHECKS, EDM_TERMS, check_molecules
-from inertialar.sampling.modes import mode_settings
-from inertialar.sampling.settings import SampleSettings
-from pages import _checkpoint, _entry, _viewer
-from pages._analysis import (
+from inertialar.chem.report import (
     DEFINITIONS,
     VALID_UNSTABLE,
     atom_name,
@@ -29,6 +26,9 @@ from pages._analysis import (
     offending_atoms,
     radical_summary,
 )
+from inertialar.sampling.modes import mode_settings
+from inertialar.sampling.settings import SampleSettings
+from pages import _checkpoint, _entry, _viewer
 from pages.generate import run_generation, settings_widgets
 
 VIEW_HEIGHT = 420
@@ -56,7 +56,7 @@ def render(loaded: _checkpoint.LoadedModel) -> None:
     key = hashlib.sha256(repr((loaded.key, values)).encode()).hexdigest()[:16]
     if st.button("Generate batch", type="primary", key="fail.run"):
         try:
-            settings.validate(loaded.model.cfg.max_atoms, loaded.model.cfg.groups, loaded.model.cfg.elements)
+            settings.check(loaded.model.cfg)
         except ValueError as err:
             st.error(f"Cannot sample with these settings: {err}")
         else:

@@ -19,12 +19,12 @@ from inertialar.chem.frames import canonicalize
 from inertialar.chem.molecule import Molecule, to_xyz
 from inertialar.chem.output import records_text, refine_records, stage_properties
 from inertialar.chem.refine import METHODS, Refinement, RefineSettings, summarize
+from inertialar.chem.report import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary
 from inertialar.data.tokenizer import canonical_prefix
 from inertialar.sampling.modes import DEFAULT_MODE, MODES, describe_settings, mode_settings
 from inertialar.sampling.sampler import SampleResult
 from inertialar.sampling.settings import SampleSettings
 from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
-from pages._analysis import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary
 
 VIEW_HEIGHT = 420
 MAX_CACHED = 8  # generations kept per session
@@ -183,7 +183,7 @@ def _generate_and_show(loaded: _checkpoint.LoadedModel, settings: SampleSettings
     store: dict[str, Generation] = st.session_state.setdefault("gen.results", {})
     if st.button("Generate", type="primary", key="gen.run"):
         try:
-            settings.validate(loaded.model.cfg.max_atoms, loaded.model.cfg.groups, loaded.model.cfg.elements)
+            settings.check(loaded.model.cfg)
         except ValueError as err:
             st.error(f"Cannot sample with these settings: {err}")
         else:

@@ -19,12 +19,13 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import tiny_config
+from inertialar.chem import report as _analysis
 from inertialar.chem.molecule import Molecule
 from inertialar.nn.checkpoint import CheckpointError, load_checkpoint
 from inertialar.nn.model import InertialAR
 from inertialar.sampling.sampler import sample
 from inertialar.sampling.settings import SampleSettings
-from pages import _analysis, _charts, _inputs, _viewer, benchmarks
+from pages import _charts, _inputs, _viewer, benchmarks
 from pages._checkpoint import LoadedModel
 
 ROOT = Path(__file__).resolve().parent.parent

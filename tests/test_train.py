@@ -217,3 +217,16 @@ def test_train_from_python_refuses_out_of_range_settings_like_the_cli(tmp_path):
     with pytest.raises(ValueError, match="--flip-prob must be between 0 and 1"):
         train(TrainConfig(run_dir=str(tmp_path / "run"), flip_prob=1.5), progress=False)
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_python_and_the_cli_train_at_the_same_learning_rate():
+    """One home for the learning-rate law: TrainConfig.lr None means scaled_lr(batch), whoever builds it."""
+    from inertialar.cli.args import build_parser
+    from inertialar.cli.main import _train_config
+    from inertialar.training.config import TrainConfig, scaled_lr
+
+    args = build_parser().parse_args(["train", "--batch-tokens", "16384", "--run-dir", "/tmp/unused"])
+    from_cli = _train_config(args)
+    from_python = TrainConfig(batch_tokens=16384)
+    assert from_cli.peak_lr == from_python.peak_lr == pytest.approx(scaled_lr(16384)) == pytest.approx(1.0119e-3, rel=1e-3)
+    assert TrainConfig(batch_tokens=16384, lr=2e-4).peak_lr == 2e-4

@@ -272,3 +272,18 @@ def diagnose(mol: Molecule) -> list[dict]:
 def failure_reasons(mol: Molecule) -> list[str]:
     """Distinct failure labels in order of first appearance: valence, fragments, clash, sanitize."""
     return list(dict.fromkeys(r["kind"] for r in diagnose(mol)))
+
+
+def relaxed_stability(molecules: list[Molecule]) -> dict:
+    """The labelled S 2/4/6 variant (later work; EDM allows S 4 only): atom and molecule stability
+    under ``RELAXED_VALENCES``, as ``atom_stability_s246`` and ``mol_stability_s246``."""
+    relaxed = evaluate(molecules, smiles=[None] * len(molecules), valences=RELAXED_VALENCES)
+    return {"atom_stability_s246": relaxed["atom_stability"], "mol_stability_s246": relaxed["mol_stability"]}
+
+
+def wasserstein_1d(a, b) -> float:
+    """Earth mover's (W1) distance between two 1-D samples (atom counts, bond lengths in Å, …):
+    the mean absolute difference of their quantile functions."""
+    from scipy.stats import wasserstein_distance
+
+    return float(wasserstein_distance(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))

@@ -165,11 +165,18 @@ def parse_sdf(text: str) -> list[Molecule]:
     return molecules
 
 
-def parse_text(text: str, fmt: str) -> list[Molecule]:
-    """Parse ``text`` as 'xyz' or 'sdf'/'mol'."""
+def sniff_format(text: str) -> str:
+    """'sdf' for text with an SDF/MOL counts line or record end (V2000, V3000, $$$$), else 'xyz'."""
+    return "sdf" if ("V2000" in text or "V3000" in text or "$$$$" in text) else "xyz"
+
+
+def parse_text(text: str, fmt: str = "auto") -> list[Molecule]:
+    """Parse ``text`` as 'xyz' or 'sdf'/'mol' ('auto': ``sniff_format``)."""
     if "\x00" in text:
         raise MoleculeError("input looks binary, not an XYZ or SDF text file")
     fmt = fmt.lower().lstrip(".")
+    if fmt == "auto":
+        fmt = sniff_format(text)
     if fmt == "xyz":
         return parse_xyz(text)
     if fmt in ("sdf", "mol"):

@@ -50,11 +50,9 @@ def cmd_evaluate(args) -> int:
               f"--dataset {args.dataset})", file=sys.stderr)
     result = {**evaluate(mols, known), "edm_bonds": "EDM distance table (bond_analyze.py)"}
     if any("S" in m.elements for m in mols):  # a labelled variant: later work allows S 2, 4 or 6
-        from inertialar.chem.metrics import RELAXED_VALENCES
+        from inertialar.chem.metrics import relaxed_stability
 
-        relaxed = evaluate(mols, smiles=[None] * len(mols), valences=RELAXED_VALENCES)
-        result["atom_stability_s246"] = relaxed["atom_stability"]
-        result["mol_stability_s246"] = relaxed["mol_stability"]
+        result.update(relaxed_stability(mols))
     if args.plausibility:
         from inertialar.chem.plausibility import plausibility
 
@@ -128,7 +126,7 @@ def _train_config(args):
     from inertialar.data.tokenset import longest_molecule, sequence_length
     from inertialar.nn.model import ModelConfig
     from inertialar.nn.transformer import BackboneConfig
-    from inertialar.training.config import TrainConfig, scaled_lr
+    from inertialar.training.config import TrainConfig
 
     if args.device.startswith("cuda"):
         import torch
@@ -160,7 +158,7 @@ def _train_config(args):
                       device=args.device, seed=args.seed, init_from=args.init, eval_every_minutes=args.eval_every,
                       limit_train=args.limit_train, data_dir=args.data, weight_decay=args.weight_decay,
                       p_drop_group=args.p_drop_group, flip_prob=args.flip_prob, jitter=args.jitter)
-    cfg.lr = args.lr if args.lr is not None else scaled_lr(args.batch_tokens)
+    cfg.lr = args.lr  # None: the law for the batch size (TrainConfig.peak_lr)
     try:
         cfg.validate()
     except ValueError as err:
@@ -188,7 +186,6 @@ def cmd_window(args) -> int:
     if not args.run_dir:
         cfg.run_dir = str(Path(args.out) / "state")
     summary = run_window(cfg, args.minutes, args.out, max_file_mb=args.max_file_mb, calibrate_s=args.calibrate,
-                         scale_lr=args.lr is None,
                          candidates=(DRUG_CANDIDATES if cfg.model.dataset == "moses" else CANDIDATES)
                          if args.candidates is None else parse_candidates(args.candidates))
     if summary.get("calibration"):
@@ -261,7 +258,7 @@ def cmd_sample(args) -> int:
     model, _ = load_checkpoint(args.checkpoint, device=args.device)
     if args.prefix:
         settings = prefixed(args, settings, model.cfg)
-    settings.validate(model.cfg.max_atoms, model.cfg.groups, model.cfg.elements)
+    settings.check(model.cfg)
     critic = settings.oversample > 1 and settings.rank == "critic"
     polisher = polisher_for(args, model.cfg, needed=critic) if (settings.polish or critic) else None
     with progress_bar(settings.draws, "sampling", "molecules", args.quiet) as bar:

@@ -324,7 +324,7 @@ def sample_draws(model: InertialAR, settings: SampleSettings,
                  progress: Callable[[float], None] | None = None) -> list[Trajectory]:
     """Every draw of a request (``settings.draws`` = n · oversample), ``batch_size`` at a time, before
     any selection; ``to_result`` keeps the best of each group."""
-    settings.validate(model.cfg.max_atoms, model.cfg.groups, model.cfg.elements)
+    settings.check(model.cfg)
     device = torch.device(settings.device)
     model = model.to(device).eval()
     trajectories: list[Trajectory] = []

@@ -109,7 +109,7 @@ class SamplingService:
                polisher: Polisher | None = None) -> Ticket:
         """Queue a request (polished by ``polisher`` where given, as ``sampler.to_result`` does);
         raises ValueError (bad settings, too many molecules) or ServiceFull."""
-        settings.validate(model.cfg.max_atoms, model.cfg.groups, model.cfg.elements)
+        settings.check(model.cfg)
         if settings.n > self.max_request_molecules:
             raise ValueError(f"at most {self.max_request_molecules} molecules per request, got {settings.n}")
         with self._cond:

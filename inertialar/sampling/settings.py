@@ -12,6 +12,7 @@ import numpy as np
 
 from inertialar.chem.groups import check_group_names
 from inertialar.chem.molecule import Molecule
+from inertialar.nn.model import ModelConfig
 from inertialar.sampling.polish import POLISH_SIGMA, POLISH_STEPS
 from inertialar.sampling.ranking import SCORES
 
@@ -54,6 +55,10 @@ class SampleSettings:
     def draws(self) -> int:
         """Molecules actually sampled (all of them count in the cost)."""
         return self.n * self.oversample
+
+    def check(self, model_cfg: ModelConfig) -> None:
+        """``validate`` against a model's config: its size, groups and vocabulary (the one call sites use)."""
+        self.validate(model_cfg.max_atoms, model_cfg.groups, model_cfg.elements)
 
     def validate(self, max_atoms: int, groups: tuple[str, ...] | None = None,
                  elements: tuple[str, ...] | None = None) -> None:

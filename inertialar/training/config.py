@@ -22,7 +22,7 @@ class TrainConfig:
     epochs: float = 200.0  # length of the cosine schedule
     max_minutes: float | None = None  # stop (and save) after this much wall time
     batch_tokens: int = 2560  # padded atom tokens per batch (≈ 128 QM9 molecules)
-    lr: float = 4e-4
+    lr: float | None = None  # peak learning rate; None: the law, scaled_lr(batch_tokens) (one home)
     min_lr_frac: float = 0.05
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.95)
@@ -51,5 +51,10 @@ class TrainConfig:
                             ("weight_decay", self.weight_decay)):
             if not 0 <= value <= 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be between 0 and 1, got {value:g}")
-        if not (self.lr > 0 and self.batch_tokens > 0 and self.epochs >= 0):
-            raise ValueError(f"lr and batch tokens must be positive, got lr {self.lr:g}, {self.batch_tokens} tokens")
+        if not (self.batch_tokens > 0 and self.peak_lr > 0 and self.epochs >= 0):
+            raise ValueError(f"lr and batch tokens must be positive, got lr {self.peak_lr:g}, {self.batch_tokens} tokens")
+
+    @property
+    def peak_lr(self) -> float:
+        """The learning rate the run uses: ``lr`` if given, else the law for its batch size."""
+        return scaled_lr(self.batch_tokens) if self.lr is None else self.lr

@@ -91,7 +91,7 @@ def build_optimizer(model: InertialAR, cfg: TrainConfig) -> torch.optim.AdamW:
     for name, p in model.named_parameters():
         (decay if p.dim() >= 2 and "alpha" not in name else no_decay).append(p)
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=cfg.betas)
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.peak_lr, betas=cfg.betas)
 
 
 def compiled(model: InertialAR, enabled: bool):
@@ -105,15 +105,15 @@ def compiled(model: InertialAR, enabled: bool):
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig, time_frac: float | None = None) -> float:
-    """Linear warm-up to cfg.lr, then cosine decay to cfg.min_lr_frac·lr at ``total`` steps
+    """Linear warm-up to cfg.peak_lr, then cosine decay to cfg.min_lr_frac·peak_lr at ``total`` steps
     (or, if ``time_frac`` is given, at time_frac = 1 of the scheduled wall time)."""
     if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
+        return cfg.peak_lr * (step + 1) / cfg.warmup_steps
     if time_frac is not None:
         frac = min(1.0, time_frac)
     else:
         frac = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
+    return cfg.peak_lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
 class Logger:

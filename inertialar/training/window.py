@@ -36,7 +36,7 @@ import torch
 from inertialar.data.tokenset import load_split
 from inertialar.nn.checkpoint import load_checkpoint, save_checkpoint
 from inertialar.nn.model import InertialAR, count_parameters
-from inertialar.training.config import TrainConfig, scaled_lr
+from inertialar.training.config import TrainConfig
 from inertialar.training.evaluation import precision_check
 from inertialar.training.loop import train
 from inertialar.training.speed import measure_tokens_per_s
@@ -138,10 +138,10 @@ def starting_model(cfg: TrainConfig, device) -> InertialAR:
 
 def run_window(cfg: TrainConfig, minutes: float, out_dir: str | Path, max_file_mb: float = 15.0,
                max_rel_diff: float = 0.02, progress: bool = True, calibrate_s: float = 0.0,
-               scale_lr: bool = True, candidates: tuple[dict, ...] = CANDIDATES) -> dict:
+               candidates: tuple[dict, ...] = CANDIDATES) -> dict:
     """Train for ``minutes`` of wall time on ``cfg.device`` (calibrating first for ``calibrate_s``
-    of them, then training the chosen candidate with the learning rate scaled to its batch if
-    ``scale_lr``); write the fp16 EMA, log and summary to out_dir."""
+    of them, then training the chosen candidate: with ``cfg.lr`` None the learning-rate law applies to
+    its batch); write the fp16 EMA, log and summary to out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_window = time.time()
@@ -152,9 +152,7 @@ def run_window(cfg: TrainConfig, minutes: float, out_dir: str | Path, max_file_m
         n = len(train_ts) if cfg.limit_train is None else min(cfg.limit_train, len(train_ts))
         left = minutes * 60 - (time.time() - t_window)
         chosen = pick(rows, left, int(train_ts.lengths[:n].sum()))
-        cfg = with_candidate(cfg, chosen)
-        if scale_lr:
-            cfg.lr = scaled_lr(cfg.batch_tokens)
+        cfg = with_candidate(cfg, chosen)  # lr None: the law applies to the chosen batch (TrainConfig.peak_lr)
         calibration = {"candidates": rows, "chosen": chosen}
         minutes = max(0.05, left / 60)
     device = torch.device(cfg.device)

@@ -1,4 +1,4 @@
-"""Numbers the pages show that the library does not compute directly (no Streamlit here).
+"""Per-molecule reports for people: what the app's pages and tables show about each molecule.
 
 * ``noise_robustness``: how often a molecule's canonical tokens change under coordinate noise.
 * ``molecule_report`` / ``failure_rows``: per-molecule SMILES, stability, radical electrons,
@@ -17,7 +17,15 @@ import pandas as pd
 
 from inertialar.chem.frames import JUMP_BASE, JUMP_SIGMAS, noise_change_rate
 from inertialar.chem.groups import detect_groups
-from inertialar.chem.metrics import allowed_valences, atom_valence_sums, bond_orders, diagnose, edm_smiles, stability
+from inertialar.chem.metrics import (
+    VALENCES,
+    allowed_valences,
+    atom_valence_sums,
+    bond_orders,
+    diagnose,
+    edm_smiles,
+    stability,
+)
 from inertialar.chem.molecule import Molecule
 
 NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)  # Å, standard deviation per coordinate
@@ -43,7 +51,8 @@ def noise_robustness(mol: Molecule, levels: tuple[float, ...] = NOISE_LEVELS, tr
 
 DEFINITIONS = (
     "**Stable**: every atom's bond-order sum (bonds inferred from interatomic distances, EDM's rule) equals "
-    "its valence (EDM's table: H 1, C 4, N 3, O 2, F 1, S 4, Cl 1, Br 1). **Valid**: RDKit sanitizes the "
+    f"its valence (EDM's table: {', '.join(f'{e} {VALENCES[e][0]}' for e in ('H', 'C', 'N', 'O', 'F', 'S', 'Cl', 'Br'))}). "
+    "**Valid**: RDKit sanitizes the "
     "molecule built from those bonds, "
     "adding implicit hydrogens to under-bonded atoms — so a valid molecule may be a radical; "
     "**radical e⁻** counts those missing hydrogens (what RDKit reports when it reads the downloaded SDF).")
