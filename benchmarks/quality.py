@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from inertialar.chem.groups import GROUP_NAMES, hit_rate
-from inertialar.chem.metrics import bond_orders, distances, edm_smiles, stability, wasserstein_1d
+from inertialar.chem.metrics import bond_lengths, edm_smiles, stability, wasserstein_1d
 from inertialar.chem.molecule import Molecule, read_molecules
 from inertialar.data.qm9 import load_qm9_raw, split_rows
 from inertialar.data.specs import QM9_ELEMENTS as ELEMENTS
@@ -41,7 +41,6 @@ from inertialar.sampling.settings import SampleSettings
 ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = results_dir()
-BOND_NAMES = {1: "single", 2: "double", 3: "triple"}
 
 
 def cli_default_metrics(n: int, checkpoint: str | None, out_xyz: Path) -> dict:
@@ -79,16 +78,6 @@ def group_sweep(model, per_cell: int, scales: list[float]) -> list[dict]:
                 uncond = mols
         rows.append({"cfg_scale": scale, "group": group, **cell_metrics(mols, group)})
     return rows
-
-
-def bond_lengths(molecules: list[Molecule]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for m in molecules:
-        bonds, dist = bond_orders(m), distances(m)
-        for i, j in zip(*np.nonzero(np.triu(bonds, 1))):
-            a, b = sorted((m.elements[i], m.elements[j]), key=ELEMENTS.index)
-            out.setdefault(f"{a}-{b} {BOND_NAMES[int(bonds[i, j])]}", []).append(float(dist[i, j]))
-    return out
 
 
 def distributions(generated: list[Molecule], reference: list[Molecule]) -> tuple[list[dict], list[dict]]:

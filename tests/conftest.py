@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from inertialar.chem.molecule import Molecule
+from inertialar.data.qm9 import load_qm9_raw, split_rows
 from inertialar.data.specs import get_dataset
+from inertialar.data.tokenset import build_tokenset, cache_path, save_tokenset
 from inertialar.nn.diffusion import DiffusionConfig
 from inertialar.nn.model import InertialAR, ModelConfig
 from inertialar.nn.transformer import BackboneConfig
@@ -27,6 +32,23 @@ def tiny_config(dataset: str = "qm9") -> ModelConfig:
 def tiny_model() -> InertialAR:
     torch.manual_seed(0)
     return InertialAR(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def small_cache(tmp_path_factory) -> Path:
+    """A cache dir holding 400 training and 100 validation molecules."""
+    root = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("INERTIALAR_CACHE")
+    os.environ["INERTIALAR_CACHE"] = str(root)
+    for split, n in (("train", 400), ("valid", 100)):
+        raw = load_qm9_raw(split_rows(split)[:n])
+        save_tokenset(build_tokenset(raw.molecules, raw.smiles, raw.index, workers=1, progress=False),
+                      cache_path("qm9", split))
+    yield root
+    if old is None:
+        os.environ.pop("INERTIALAR_CACHE", None)
+    else:
+        os.environ["INERTIALAR_CACHE"] = old
 
 
 @pytest.fixture

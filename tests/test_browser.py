@@ -33,8 +33,11 @@ from playwright.sync_api import Error as PlaywrightError
 
 from conftest import tiny_config
 from inertialar.chem.molecule import parse_xyz
-from inertialar.nn.checkpoint import MOSES_CHECKPOINT, load_checkpoint, save_checkpoint
+from inertialar.data.specs import QM9_ELEMENTS
+from inertialar.files import results_dir
+from inertialar.nn.checkpoint import MOSES_CHECKPOINT, load_checkpoint, save_checkpoint, save_polisher
 from inertialar.nn.model import InertialAR
+from inertialar.nn.polisher import Polisher, PolisherConfig
 from inertialar.sampling.sampler import REPRO_ATOL, sample
 from inertialar.sampling.settings import SampleSettings
 
@@ -44,7 +47,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 PAGES = [("failures", "Failure inspector"), ("canonicalization", "Canonicalization lab"),
          ("benchmarks", "Model & benchmarks"), ("", "Generate")]  # a sub-page first: a fresh server
-TIMING_CSV = ROOT / "benchmarks" / "results" / "app_timing.csv"
+TIMING_CSV = results_dir() / "app_timing.csv"
 MIN_COLOURS = 20  # a blank (uniform) canvas has 1; atoms, bonds and axes give hundreds
 
 def _free_port() -> int:
@@ -64,10 +67,24 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-def _serve(checkpoint: Path, log: Path):
-    """``streamlit run app.py`` on a free port with ``checkpoint`` as the default model; yields the base URL."""
+@pytest.fixture(scope="module")
+def tiny_polisher_checkpoint(tmp_path_factory) -> Path:
+    """A tiny random polisher (its coordinate layers not zero, so the polish frames move atoms)."""
+    torch.manual_seed(0)
+    model = Polisher(PolisherConfig(elements=QM9_ELEMENTS, dataset="qm9", width=16, layers=2, rbf=8))
+    for layer in model.layers:
+        torch.nn.init.normal_(layer.coord.weight, std=0.5)
+    path = tmp_path_factory.mktemp("polisher") / "tiny_polisher.pt"
+    save_polisher(path, model.eval(), {"dataset": "qm9"})
+    return path
+
+
+def _serve(checkpoint: Path, log: Path, polisher: Path | None = None):
+    """``streamlit run app.py`` on a free port with ``checkpoint`` as the default model (and
+    ``polisher`` as its polisher: none if not given); yields the base URL."""
     port = _free_port()
-    env = {**os.environ, "INERTIALAR_CHECKPOINT": str(checkpoint), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "INERTIALAR_CHECKPOINT": str(checkpoint), "PYTHONPATH": str(ROOT),
+           "INERTIALAR_POLISHER": str(polisher) if polisher else "none"}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.serverAddress", "127.0.0.1",
            "--server.fileWatcherType", "none"]
@@ -98,9 +115,9 @@ def _serve(checkpoint: Path, log: Path):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_checkpoint, tmp_path_factory) -> str:
-    """The app on the tiny random QM9 model."""
-    yield from _serve(tiny_checkpoint, tmp_path_factory.mktemp("server") / "streamlit.log")
+def server(tiny_checkpoint, tiny_polisher_checkpoint, tmp_path_factory) -> str:
+    """The app on the tiny random QM9 model, with a tiny random polisher."""
+    yield from _serve(tiny_checkpoint, tmp_path_factory.mktemp("server") / "streamlit.log", tiny_polisher_checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -231,9 +248,12 @@ def test_generate_draws_the_trajectory_and_the_player_steps(page, server, tiny_c
     cold = _generate(page, server, 1, seed)  # the server's first sampling call and 3Dmol.js load
     viewer = page.frame_locator("iframe").first
     overlay = viewer.locator(".overlay")
-    overlay.filter(has_text=f"step {atoms} / {atoms}").wait_for(timeout=30_000)  # autoplay reaches the end
+    steps = SampleSettings().polish_steps  # the polish's frames follow the atom-by-atom ones
+    overlay.filter(has_text=f"polish {steps} / {steps}").wait_for(timeout=30_000)  # autoplay reaches the end
     viewer.locator("input[type=range]").evaluate("s => { s.value = 0; s.dispatchEvent(new Event('input')); }")
     overlay.filter(has_text=f"step 1 / {atoms}").wait_for(timeout=5_000)
+    last = viewer.locator("input[type=range]").evaluate("s => s.max")
+    assert int(last) == atoms + steps - 1  # one frame per placed atom, then one per polish step
     assert page.locator("[data-testid=stException]").count() == 0
 
     timings = {"first_frame_1_cold": (1, cold), "first_frame_1": (1, _generate(page, server, 1, seed)),

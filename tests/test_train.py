@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from inertialar.data.qm9 import load_qm9_raw, split_rows
-from inertialar.data.tokenset import build_tokenset, cache_path, load_split, save_tokenset
+from inertialar.data.tokenset import load_split
 from inertialar.nn.checkpoint import load_checkpoint
 from inertialar.nn.model import InertialAR
 from inertialar.training.config import TrainConfig
@@ -22,23 +21,6 @@ from inertialar.training.evaluation import validation_loss
 from inertialar.training.loop import train
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def small_cache(tmp_path_factory) -> Path:
-    """A cache dir holding 400 training and 100 validation molecules."""
-    root = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("INERTIALAR_CACHE")
-    os.environ["INERTIALAR_CACHE"] = str(root)
-    for split, n in (("train", 400), ("valid", 100)):
-        raw = load_qm9_raw(split_rows(split)[:n])
-        save_tokenset(build_tokenset(raw.molecules, raw.smiles, raw.index, workers=1, progress=False),
-                      cache_path("qm9", split))
-    yield root
-    if old is None:
-        os.environ.pop("INERTIALAR_CACHE", None)
-    else:
-        os.environ["INERTIALAR_CACHE"] = old
 
 
 def _cfg(run_dir: Path, epochs: float) -> TrainConfig:

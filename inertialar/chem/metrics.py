@@ -287,3 +287,17 @@ def wasserstein_1d(a, b) -> float:
     from scipy.stats import wasserstein_distance
 
     return float(wasserstein_distance(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
+
+
+BOND_NAMES = {1: "single", 2: "double", 3: "triple"}
+
+
+def bond_lengths(molecules: list[Molecule]) -> dict[str, list[float]]:
+    """Lengths (Å) of EDM-table bonds by type, e.g. ``"C-H single"`` (elements in table order)."""
+    out: dict[str, list[float]] = {}
+    for m in molecules:
+        bonds, dist = bond_orders(m), distances(m)
+        for i, j in zip(*np.nonzero(np.triu(bonds, 1))):
+            a, b = sorted((m.elements[i], m.elements[j]), key=TABLE_ELEMENTS.index)
+            out.setdefault(f"{a}-{b} {BOND_NAMES[int(bonds[i, j])]}", []).append(float(dist[i, j]))
+    return out

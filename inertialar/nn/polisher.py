@@ -11,7 +11,8 @@ padded batches ``(B, N)``: m_ij = φ_e(h_i, h_j, rbf(‖x_i − x_j‖)), x_i +=
 φ_x(m_ij), h_i += φ_h(h_i, Σ_j m_ij). The first layer of φ_e is split into per-atom products
 (W_s h_i + W_d h_j) so the pair tensors cost one W×W product per pair. Coordinates move *inside*
 the network by c_out·Δ, so later layers see a partly denoised molecule; the network's output is
-F = Σ_layers Δ (unit scale), translation invariant and rotation equivariant.
+F = Σ_layers Δ (unit scale), projected to zero mean over the real atoms (the noise it predicts is
+centred too): translation invariant, rotation and permutation equivariant.
 
 Preconditioning after EDM (Karras et al. 2022): D(x; σ) = c_skip x + c_out F(x; c_noise) with
 c_skip = σ_d²/(σ² + σ_d²), c_out = σ σ_d/√(σ² + σ_d²), c_noise = ln(σ)/4, loss weight
@@ -139,6 +140,7 @@ class Polisher(nn.Module):
             delta = delta * fm[..., None]
             out = out + delta
             y = y + c_out[:, None, None] * delta  # later layers see the partly denoised molecule
+        out, _ = centre(out, mask)  # F in the zero-centroid subspace, where the (centred) noise lives
         d = c_skip[:, None, None] * x + c_out[:, None, None] * out
         return (d + c) * fm[..., None]
 

@@ -274,14 +274,14 @@ def _split_by_part(parts: list[Part], steps_out: list[tuple], n_prefix: torch.Te
     return out
 
 
-def _molecules(settings: SampleSettings, trajectories: list[Trajectory]) -> list[Molecule]:
+def draw_molecules(settings: SampleSettings, trajectories: list[Trajectory]) -> list[Molecule]:
     return [tokens_to_molecule(tr.types, tr.coords, f"sample {k} seed {settings.seed}", tr.elements)
             for k, tr in enumerate(trajectories)]
 
 
 def _polished(polisher: Polisher, settings: SampleSettings, trajectories: list[Trajectory]):
     """Raw and polished molecules of ``trajectories``; each trajectory records its polish path."""
-    raw = _molecules(settings, trajectories)
+    raw = draw_molecules(settings, trajectories)
     done = polish(polisher, raw, settings.polish_sigma, settings.polish_steps, record=True)
     trajectories = [replace(tr, polish_path=path) for tr, path in zip(trajectories, done.paths, strict=True)]
     return raw, done.molecules, trajectories
@@ -313,7 +313,7 @@ def to_result(settings: SampleSettings, trajectories: list[Trajectory], polisher
         if use_polisher and settings.polish:
             raw, final, trajectories = _polished(polisher, settings, trajectories)
         else:
-            final = _molecules(settings, trajectories)
+            final = draw_molecules(settings, trajectories)
             return SampleResult(final, trajectories, settings, drawn)
     if not settings.polish:  # the critic chose among polished draws; the molecules stay as placed
         return SampleResult(raw, trajectories, settings, drawn)

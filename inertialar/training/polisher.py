@@ -52,6 +52,7 @@ class PolisherTrainConfig:
     eval_molecules: int = 1000
     eval_every_minutes: float = 10.0
     limit_train: int | None = None  # first N training molecules only (tests)
+    max_steps: int | None = None  # stop after this many optimiser steps in all (tests)
     threads: int | None = None
     extra: dict = field(default_factory=dict)
 
@@ -165,11 +166,11 @@ def train_polisher(cfg: PolisherTrainConfig, progress: bool = True) -> dict:
             position += 1
             if step % 50 == 0:
                 record = {"step": step, "epoch": round(epoch + position / len(batches), 4),
-                          "minutes": round(elapsed(), 2), "loss": round(float(loss), 5), "lr": opt.param_groups[0]["lr"]}
+                          "minutes": round(elapsed(), 2), "loss": round(float(loss.detach()), 5), "lr": opt.param_groups[0]["lr"]}
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 bar.n = round(elapsed())
-                bar.set_postfix(loss=f"{float(loss):.4f}", epoch=f"{record['epoch']:.2f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", epoch=f"{record['epoch']:.2f}")
             if elapsed() - last_eval >= cfg.eval_every_minutes:
                 last_eval = elapsed()
                 record = {"step": step, "epoch": round(epoch + position / len(batches), 4),
@@ -178,9 +179,10 @@ def train_polisher(cfg: PolisherTrainConfig, progress: bool = True) -> dict:
                 log.flush()
                 checkpoint()
                 model.train()
-            if cfg.max_minutes is not None and (time.time() - start) / 60 >= cfg.max_minutes:
+            if (cfg.max_minutes is not None and (time.time() - start) / 60 >= cfg.max_minutes) or \
+                    (cfg.max_steps is not None and step >= cfg.max_steps):
                 checkpoint()
-                return record
+                return {"step": step, "epoch": round(epoch + position / len(batches), 4), "minutes": round(elapsed(), 2)}
         if position >= len(batches):
             epoch, position = epoch + 1, 0
     record = {"step": step, "epoch": epoch + position / max(1, n_batches), "minutes": round(elapsed(), 2),
