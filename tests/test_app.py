@@ -68,8 +68,22 @@ def test_sidebar_names_the_checkpoint_and_its_meta(app):
     _no_exception(app)
     assert app.title[0].value == "Generate"  # the default page
     assert any("tiny.pt" in c.value for c in app.sidebar.caption)
-    assert any("steps: 7" in m.value and "epochs: 0.50" in m.value for m in app.sidebar.markdown)
+    assert any("Trained 0.5 epochs (7 steps) in 1 minutes" in c.value and "M parameters" in c.value
+               for c in app.sidebar.caption)  # the training record in words, not raw keys
     assert not app.warning  # a real checkpoint: no "untrained" banner
+
+
+def test_the_sidebar_names_the_metrics_in_words():
+    from pages._checkpoint import metrics_line, training_line
+
+    meta = {"metrics": {"n": 1000, "mol_stability": 0.248, "atom_stability": 0.8731, "validity": 0.507,
+                        "valid_x_unique": 0.408, "mode": "fast"}, "epochs": 65.72, "steps": 9661,
+            "wall_hours": 0.1367, "device": "NVIDIA H100 80GB HBM3"}
+    assert metrics_line(meta) == ("Molecule stability 24.8% · atom stability 87.3% · validity 50.7% · valid and "
+                                  "unique 40.8% (1,000 unconditional molecules, fast mode)")
+    assert training_line(meta, 6_732_121) == ("Trained 65.7 epochs (9,661 steps) in 8 minutes on an NVIDIA H100 80GB "
+                                              "HBM3 · 6.7 M parameters")
+    assert metrics_line({}) is None
 
 
 @pytest.mark.parametrize("path,title", PAGES)
@@ -285,17 +299,60 @@ def _all_orders(kinds: list[str]) -> list[tuple[str, ...]]:
     return out
 
 
-def test_bad_checkpoint_path_is_an_error_and_the_default_stays(app, tmp_path):
+def test_a_typed_path_outside_the_allowed_places_is_refused_alike_whether_or_not_it_exists(app, tmp_path):
+    """On a shared server typed paths are off: a path outside the shipped checkpoints and the models
+    folder gets one message, the same for a real checkpoint, a garbage file and no file at all."""
+    real = tmp_path / "real.pt"
+    save_checkpoint(real, InertialAR(tiny_config()).eval(), {})
+    (tmp_path / "garbage.pt").write_bytes(b"this is not a checkpoint")
+    app.sidebar.radio(key="ckpt.choice").set_value("Path …").run()
+    messages = []
+    for typed in (real, tmp_path / "garbage.pt", tmp_path / "missing.pt", Path("/etc/passwd")):
+        app.sidebar.text_input(key="ckpt.path").set_value(str(typed)).run()
+        _no_exception(app)
+        messages.append([e.value for e in app.sidebar.error])
+        assert any("tiny.pt" in c.value for c in app.sidebar.caption)  # the default stays in use
+    assert all(m == messages[0] for m in messages) and len(messages[0]) == 1
+    assert "typed paths are off" in messages[0][0] and str(tmp_path) not in messages[0][0]
+    assert app.title[0].value == "Generate" and not app.main.error  # the page itself still renders
+
+
+def test_typed_paths_turned_on_load_any_file_with_one_line_errors(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("INERTIALAR_ALLOW_PATHS", "1")
     bad = tmp_path / "garbage.pt"
     bad.write_bytes(b"this is not a checkpoint")
     app.sidebar.radio(key="ckpt.choice").set_value("Path …").run()
     app.sidebar.text_input(key="ckpt.path").set_value(str(bad)).run()
     _no_exception(app)
     assert any("not a readable InertialAR checkpoint" in e.value for e in app.sidebar.error)
-    assert any("tiny.pt" in c.value for c in app.sidebar.caption)  # the default stays in use
-    assert app.title[0].value == "Generate" and not app.main.error  # the page itself still renders
     app.sidebar.text_input(key="ckpt.path").set_value(str(tmp_path / "missing.pt")).run()
     assert any("no checkpoint file" in e.value for e in app.sidebar.error)
+
+
+def test_the_models_folder_is_listed_and_its_files_load(tiny_checkpoint, tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    save_checkpoint(folder / "mine.pt", InertialAR(tiny_config()).eval(), {"steps": 3})
+    monkeypatch.setenv("INERTIALAR_CHECKPOINT", str(tiny_checkpoint))
+    monkeypatch.setenv("INERTIALAR_MODELS_DIR", str(folder))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert "Models folder: mine.pt" in at.sidebar.radio(key="ckpt.choice").options
+    at.sidebar.radio(key="ckpt.choice").set_value("Models folder: mine.pt").run()
+    _no_exception(at)
+    assert any("mine.pt" in c.value for c in at.sidebar.caption)
+    at.sidebar.radio(key="ckpt.choice").set_value("Path …").run()
+    at.sidebar.text_input(key="ckpt.path").set_value(str(folder / "mine.pt")).run()  # inside the folder: allowed
+    assert not at.sidebar.error and any("mine.pt" in c.value for c in at.sidebar.caption)
+
+
+def test_an_uploaded_checkpoint_is_read_in_memory_with_weights_only(tiny_checkpoint):
+    from inertialar.nn.checkpoint import CheckpointError, load_checkpoint
+
+    model, meta = load_checkpoint(tiny_checkpoint.read_bytes())
+    assert meta["steps"] == 7 and model.cfg.dataset == "qm9"
+    with pytest.raises(CheckpointError, match="<memory> is not a readable InertialAR checkpoint"):
+        load_checkpoint(b"not a checkpoint")
 
 
 def test_missing_default_checkpoint_falls_back_to_a_labelled_random_model(tmp_path, monkeypatch):

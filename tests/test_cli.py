@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import tiny_config
@@ -253,3 +254,48 @@ def test_window_and_train_refuse_bad_numbers_in_one_line(tmp_path):
                  ["train", "--jitter", "-0.1"]):
         proc = subprocess.run([sys.executable, "-m", "inertialar", *argv], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "error" in proc.stderr, argv
+
+
+def test_sample_completes_a_canonical_prefix_from_a_file(tmp_path, tiny_checkpoint, ethanol):
+    """``sample --prefix held.xyz --prefix-atoms 5``: every molecule starts with the held molecule's
+    first 5 canonical atoms (the app's fragment completion), polished or not."""
+    from inertialar.chem.molecule import read_molecules, to_xyz
+    from inertialar.data.specs import QM9_ELEMENTS
+    from inertialar.data.tokenizer import canonical_prefix
+
+    held = tmp_path / "held.xyz"
+    held.write_text(to_xyz([ethanol]))
+    out = tmp_path / "done.xyz"
+    proc = run_main("sample", "--checkpoint", str(tiny_checkpoint), "--prefix", str(held), "--prefix-atoms", "5",
+                    "--n", "20", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    want = canonical_prefix(ethanol, 5, QM9_ELEMENTS, 31)
+    got = read_molecules(out)
+    assert len(got) == 20
+    for mol in got:
+        assert mol.elements[:5] == want.elements
+        np.testing.assert_allclose(mol.coords[:5], want.coords, atol=1e-4)
+
+
+@pytest.mark.parametrize("content, flags, message", [
+    ("not a molecule\n", ["--prefix-atoms", "2"], "error:"),
+    ("2\n\nS 0 0 0\nC 1.8 0 0\n", ["--prefix-atoms", "1"], "outside the model's vocabulary"),
+    ("3\n\nO 0 0 0.12\nH 0 0.76 -0.47\nH 0 -0.76 -0.47\n", ["--prefix-atoms", "7"], "prefix atoms must be 1..3"),
+])
+def test_bad_prefixes_are_one_line_errors(tmp_path, tiny_checkpoint, content, flags, message):
+    (tmp_path / "p.xyz").write_text(content)
+    proc = run_main("sample", "--checkpoint", str(tiny_checkpoint), "--prefix", str(tmp_path / "p.xyz"), *flags,
+                    "--n", "2", "--out", str(tmp_path / "o.xyz"))
+    assert_bad_input(proc)
+    assert message in proc.stderr
+
+
+def test_progress_outside_a_terminal_is_a_few_plain_lines(tmp_path, tiny_checkpoint):
+    """``sample --n 1000 --out x.xyz 2>log``: a pipe gets at most a line every few seconds, in molecules."""
+    proc = run_cli("sample", "--checkpoint", str(tiny_checkpoint), "--n", "1000", "--out", str(tmp_path / "x.xyz"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) <= 50 and "\r" not in proc.stderr and "molecules" in proc.stderr and "%/s" not in proc.stderr
+    quiet = run_cli("sample", "--checkpoint", str(tiny_checkpoint), "--n", "5", "--out", str(tmp_path / "y.xyz"),
+                    "--quiet")
+    assert quiet.returncode == 0 and "sampling" not in quiet.stderr

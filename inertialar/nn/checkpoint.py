@@ -69,7 +69,12 @@ def _unreadable_reason(path: Path, err: BaseException) -> str:
     """Why ``torch.load`` refused a file, in words (PyTorch's own messages run to many lines)."""
     first = path if path.is_file() else split_parts(path)[0]
     with first.open("rb") as f:
-        head = f.read(512)
+        return _bytes_reason(f.read(512), err)
+
+
+def _bytes_reason(head: bytes, err: BaseException) -> str:
+    """Why ``torch.load`` refused data starting with ``head``, in words."""
+    head = head[:512]
     if not head.startswith((b"PK\x03\x04", b"\x80")):  # zip (torch.save) or pickle (legacy format)
         kind = "text" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "other data"
         return f"it holds {kind}, not a PyTorch file"
@@ -82,8 +87,16 @@ def _unreadable_reason(path: Path, err: BaseException) -> str:
 _LIMITS = {"width": 8192, "depth": 128, "heads": 128, "max_len": 4096, "nystrom_grid": 16}
 
 
-def _read(path: Path, fmt: str, what: str) -> dict:
-    """A checkpoint file's dict of format ``fmt``, checked for version and weight types (weights_only: no code runs)."""
+def _read(path: Path | bytes, fmt: str, what: str) -> dict:
+    """A checkpoint's dict of format ``fmt`` (from a file, or bytes held in memory such as an upload),
+    checked for version and weight types (weights_only: no code runs)."""
+    if isinstance(path, bytes):
+        data, path = path, Path("<memory>")
+        try:
+            payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 — any failure to read is the same one-line refusal
+            raise CheckpointError(f"{path} is not a readable {what} ({_bytes_reason(data, err)})") from None
+        return _check(payload, path, fmt, what)
     parts = split_parts(path)
     if not path.is_file() and not parts:
         raise CheckpointError(f"no checkpoint file at {path}")
@@ -92,6 +105,10 @@ def _read(path: Path, fmt: str, what: str) -> dict:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt zip, pickle with code, truncated file ...
         raise CheckpointError(f"{path} is not a readable {what} ({_unreadable_reason(path, err)})") from None
+    return _check(payload, path, fmt, what)
+
+
+def _check(payload, path: Path, fmt: str, what: str) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise CheckpointError(f"{path} is not an {what}")
     if payload.get("version") != VERSION:
@@ -105,10 +122,12 @@ def _read(path: Path, fmt: str, what: str) -> dict:
     return payload
 
 
-def read_payload(path: str | Path | None = None) -> dict:
-    """The model checkpoint dict, validated for format, version and types (weights_only: no code runs)."""
-    path = Path(DEFAULT_CHECKPOINT if path is None else path)
-    payload = _read(path, FORMAT, "InertialAR checkpoint")
+def read_payload(path: str | Path | bytes | None = None) -> dict:
+    """The model checkpoint dict (from a file, or bytes in memory), validated for format, version and
+    types (weights_only: no code runs)."""
+    source = path if isinstance(path, bytes) else Path(DEFAULT_CHECKPOINT if path is None else path)
+    payload = _read(source, FORMAT, "InertialAR checkpoint")
+    path = Path("<memory>") if isinstance(path, bytes) else source
     config = payload["config"]
     if not isinstance(config.get("backbone"), dict) or not isinstance(config.get("diffusion"), dict):
         raise CheckpointError(f"{path} has a malformed config or metadata")
@@ -119,10 +138,11 @@ def read_payload(path: str | Path | None = None) -> dict:
     return payload
 
 
-def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> tuple[InertialAR, dict]:
-    """Model (float32, eval mode, on ``device``) and metadata from a checkpoint file (default: shipped)."""
-    path = Path(DEFAULT_CHECKPOINT if path is None else path)
+def load_checkpoint(path: str | Path | bytes | None = None, device: str = "cpu") -> tuple[InertialAR, dict]:
+    """Model (float32, eval mode, on ``device``) and metadata from a checkpoint file (default: shipped)
+    or its bytes (an upload, never written to disk)."""
     payload = read_payload(path)
+    path = Path("<memory>") if isinstance(path, bytes) else Path(DEFAULT_CHECKPOINT if path is None else path)
     try:
         cfg = ModelConfig.from_dict(payload["config"])
         cfg.spec  # noqa: B018 — an unknown dataset name raises here, as a CheckpointError

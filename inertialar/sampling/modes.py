@@ -38,7 +38,7 @@ class Mode:
 MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("raw", "the model's own distribution: temperatures 1, no redraws, no selection",
          dict(temperature=1.0, top_p=1.0, coord_temperature=1.0, churn=0.0, churn_temperature=1.0,
-              sigma_max=None, steps=18, coord_draws=1, redraws=0, oversample=1)),
+              sigma_max=None, steps=18, coord_draws=1, redraws=0, oversample=1, polish=False)),
     Mode("fast", "the best sampler without oversampling (the default)", {}),  # SampleSettings' defaults
     Mode("best", "best of 10 draws by the model's own type and coordinate likelihoods",
          dict(temperature=0.7, top_p=1.0, coord_temperature=0.3, churn=0.0, churn_temperature=1.0,
@@ -72,4 +72,5 @@ def describe_settings(s: SampleSettings) -> str:
         parts.append(f"{s.redraws} redraws")
     if s.oversample > 1:
         parts.append(f"best of {s.oversample} by {s.rank}")
+    parts.append(f"polish σ₀ {s.polish_sigma:g} Å × {s.polish_steps} steps" if s.polish else "no polish")
     return ", ".join(parts)

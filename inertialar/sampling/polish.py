@@ -78,11 +78,13 @@ def padded(polisher: Polisher, molecules: list[Molecule], idx: np.ndarray):
 
 @torch.no_grad()
 def heun(polisher: Polisher, types: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, sigmas: torch.Tensor,
-         record: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+         record: bool = False, frozen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Integrate dx/dσ = (x − D(x; σ))/σ along ``sigmas`` (K + 1,) from x (B, N, 3) Å; the last
-    step (to σ = 0) is an Euler step. Returns x (B, N, 3) and the path (K + 1, B, N, 3) or None."""
+    step (to σ = 0) is an Euler step; atoms where ``frozen`` (B, N) is True keep their place.
+    Returns x (B, N, 3) and the path (K + 1, B, N, 3) or None."""
     path = [x] if record else None
     b = x.shape[0]
+    keep = x.clone()
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         d = (x - polisher(types, x, mask, torch.full((b,), s))) / s
@@ -91,14 +93,17 @@ def heun(polisher: Polisher, types: torch.Tensor, x: torch.Tensor, mask: torch.T
             d2 = (x_next - polisher(types, x_next, mask, torch.full((b,), s_next))) / s_next
             x_next = x + (s_next - s) * 0.5 * (d + d2)
         x = x_next * mask[..., None]
+        if frozen is not None:
+            x = torch.where(frozen[..., None], keep, x)
         if record:
             path.append(x)
     return x, (torch.stack(path) if record else None)
 
 
 def polish(polisher: Polisher, molecules: list[Molecule], sigma0: float = POLISH_SIGMA, steps: int = POLISH_STEPS,
-           record: bool = False) -> Polished:
-    """Each molecule polished from σ₀ in ``steps`` Heun steps (deterministic: no noise is drawn)."""
+           record: bool = False, frozen: list[int] | None = None) -> Polished:
+    """Each molecule polished from σ₀ in ``steps`` Heun steps (deterministic: no noise is drawn);
+    ``frozen[i]`` leading atoms of molecule i (a given prefix) keep their place."""
     if not molecules:
         return Polished([], [] if record else None)
     if not (0 < sigma0 <= 2.0 and 1 <= steps <= 100):
@@ -110,7 +115,10 @@ def polish(polisher: Polisher, molecules: list[Molecule], sigma0: float = POLISH
     paths: list[np.ndarray | None] = [None] * len(molecules)
     for idx in size_batches(sizes):
         types, coords, mask = padded(polisher, molecules, idx)
-        x, path = heun(polisher, types, coords, mask, sigmas, record)
+        keep = None
+        if frozen is not None:
+            keep = torch.arange(mask.shape[1])[None] < torch.tensor([frozen[i] for i in idx])[:, None]  # (B, N)
+        x, path = heun(polisher, types, coords, mask, sigmas, record, keep)
         for row, i in enumerate(idx):
             n = len(molecules[i])
             out[i] = Molecule(molecules[i].elements, x[row, :n].double().numpy(), molecules[i].title)

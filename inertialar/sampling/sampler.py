@@ -282,7 +282,8 @@ def draw_molecules(settings: SampleSettings, trajectories: list[Trajectory]) -> 
 def _polished(polisher: Polisher, settings: SampleSettings, trajectories: list[Trajectory]):
     """Raw and polished molecules of ``trajectories``; each trajectory records its polish path."""
     raw = draw_molecules(settings, trajectories)
-    done = polish(polisher, raw, settings.polish_sigma, settings.polish_steps, record=True)
+    done = polish(polisher, raw, settings.polish_sigma, settings.polish_steps, record=True,
+                  frozen=[tr.n_prefix for tr in trajectories])  # a given prefix stays as given
     trajectories = [replace(tr, polish_path=path) for tr, path in zip(trajectories, done.paths, strict=True)]
     return raw, done.molecules, trajectories
 
