@@ -14,7 +14,8 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from inertialar.chem.metrics import CLASH_DISTANCE, evaluate
+from inertialar.chem.depict import depiction_svg
+from inertialar.chem.metrics import CLASH_DISTANCE, evaluate, stability
 from inertialar.chem.molecule import Molecule, parse_xyz, to_sdf, to_xyz
 from inertialar.chem.plausibility import CHECKS, EDM_TERMS, check_molecules
 from inertialar.chem.report import (
@@ -23,7 +24,9 @@ from inertialar.chem.report import (
     atom_name,
     describe_reason,
     failure_rows,
+    odd_electrons,
     offending_atoms,
+    polish_outcome,
     radical_summary,
 )
 from inertialar.sampling.modes import mode_settings
@@ -42,8 +45,13 @@ def _run(loaded: _checkpoint.LoadedModel, settings: SampleSettings) -> dict | No
         return None
     result, reports = gen.result, gen.reports
     metrics = evaluate(result.molecules, smiles=[r.smiles for r in reports])
+    table = failure_rows(result.molecules, reports)
+    table.insert(5, "composition", ["odd e⁻" if odd_electrons(m) else "" for m in result.molecules])
+    if result.polished:
+        table.insert(6, "polish", [polish_outcome(stability(raw)[2], r.stable)
+                                   for raw, r in zip(result.raw_molecules, reports, strict=True)])
     return {"molecules": result.molecules, "reports": reports, "metrics": metrics, "trained": loaded.trained,
-            "table": failure_rows(result.molecules, reports)}
+            "table": table}
 
 
 def render(loaded: _checkpoint.LoadedModel) -> None:
@@ -86,6 +94,15 @@ def show_batch(batch: dict) -> None:
     counts = {k: int(table["reasons"].apply(lambda r, k=k: k in r.split(", ")).sum()) for k in KINDS}
     st.caption(f"{m['n']} molecules · " + " · ".join(f"{k}: {v}" for k, v in counts.items())
                + f" (clash = two atoms closer than {CLASH_DISTANCE} Å)")
+    failing = table[table["reasons"] != "ok"]
+    odd = int((failing["composition"] != "").sum())
+    polish = ""
+    if "polish" in table:
+        fixed, broken = int((table["polish"] == "fixed").sum()), int((table["polish"] == "broken").sum())
+        polish = (f" The polish fixed {fixed} molecule(s) that were unstable as the model placed them"
+                  + (f" and broke {broken}" if broken else "") + " (column **polish**).")
+    st.caption(f"Of {len(failing)} failing molecules, {odd} have an odd electron count: a composition error (a "
+               "missing or extra hydrogen) that no geometry can fix (column **composition**)." + polish)
     st.caption(DEFINITIONS + " Atoms are named element + canonical position = sampling step (C11), in RDKit's "
                "messages too.")
     wanted = st.multiselect("Filter by reason", KINDS, default=["valence", "fragments", "clash", "sanitize"],
@@ -127,6 +144,8 @@ def _inspect(batch: dict, k: int) -> None:
                                    highlights=[highlights], atom_labels=labels, height=VIEW_HEIGHT)
         _viewer.show(html, VIEW_HEIGHT)
     with right:
+        st.html(f'<div class="mol2d" title="2-D structure">{_depiction(mol.to_xyz())}</div>')
+        st.caption("2-D structure from the chemist's bonds (as in SDF downloads); red \"!\" = wrong valence.")
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}  \n"
                     f"**Radical electrons (missing H):** {radical_summary(mol, rep)}")
         st.caption(" ".join(f"**{term.capitalize()}** = {text}" for term, text in EDM_TERMS.items()))
@@ -142,6 +161,11 @@ def _inspect(batch: dict, k: int) -> None:
         if rows:
             st.markdown("**Offending atoms and the step that placed them**")
             st.dataframe(pd.DataFrame(rows).sort_values("step"), hide_index=True, key="fail.atoms")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _depiction(xyz: str) -> str:
+    return depiction_svg(parse_xyz(xyz)[0])
 
 
 @st.cache_data(show_spinner="Running PoseBusters …", max_entries=256)

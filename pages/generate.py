@@ -9,12 +9,13 @@ molecule, drawn over the raw one; the table and player stay on the raw output, t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from inertialar.chem.depict import depiction_svg
 from inertialar.chem.frames import canonicalize
 from inertialar.chem.molecule import Molecule, to_xyz
 from inertialar.chem.output import records_text, refine_records, stage_properties
@@ -24,7 +25,7 @@ from inertialar.data.tokenizer import canonical_prefix
 from inertialar.sampling.modes import DEFAULT_MODE, MODES, describe_settings, mode_settings
 from inertialar.sampling.sampler import SampleResult
 from inertialar.sampling.settings import SampleSettings
-from pages import _charts, _checkpoint, _entry, _inputs, _sampling, _viewer
+from pages import _charts, _checkpoint, _entry, _grid, _inputs, _sampling, _viewer
 
 VIEW_HEIGHT = 420
 MAX_CACHED = 8  # generations kept per session
@@ -40,6 +41,7 @@ class Generation:
     refinements: list[Refinement] | None = None
     refined_sdf: str | None = None
     raw_sdf: str | None = None  # the same molecules as the model placed them, where they were polished
+    svgs: list[str] = field(default_factory=list)  # 2-D drawings from the chemist's bonds (chem.depict)
 
 
 def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: int) -> dict:
@@ -142,10 +144,11 @@ def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, wi
     result = _sampling.sample_with_progress(loaded, settings)
     if result is None:
         return None
-    with st.spinner("Checking molecules …"):
+    with st.spinner("Checking and drawing molecules …"):
         reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
+        svgs = [depiction_svg(m) for m in result.molecules]
     stage = stage_properties(len(result.molecules), "polished" if result.polished else "raw")
-    gen = Generation(result, reports, loaded.trained, sdf=records_text(result.molecules, stage, "sdf"))
+    gen = Generation(result, reports, loaded.trained, sdf=records_text(result.molecules, stage, "sdf"), svgs=svgs)
     if result.polished:
         gen.raw_sdf = records_text(result.raw_molecules, stage_properties(len(result.raw_molecules), "raw"), "sdf")
     if refine != "none":
@@ -241,6 +244,14 @@ def show_generation(gen: Generation) -> None:
                    f"median refined energy drop {_num(sm['median_energy_drop_kcal_mol'], '.1f')} kcal/mol, "
                    f"median heavy-atom RMSD {_num(sm['median_rmsd_heavy_A'], '.3f')} Å.")
     st.markdown(markdown_table(table, code_columns=("SMILES",)))
+    with st.expander("2-D structures", expanded=True):
+        st.caption("Drawn from the chemist's bonds (as in the SDF download); atoms marked red with \"!\" have a "
+                   "wrong valence. **3D** opens a molecule in the player below.")
+        picked = _grid.molecule_grid("gen", gen.svgs or [depiction_svg(m) for m in result.molecules],
+                                     [f"#{i + 1} · {'stable' if r.stable else 'valid' if r.valid else 'invalid'}"
+                                      for i, r in enumerate(reports)])
+    if picked is not None:
+        st.session_state["gen.pick"] = picked
     k = st.selectbox("Show molecule", range(len(reports)), key="gen.pick",
                      format_func=lambda i: f"#{i + 1} · {reports[i].smiles or '(invalid)'} · {len(result.molecules[i])} atoms")
     k = int(k)

@@ -39,6 +39,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(tiny_checkpoint, monkeypatch) -> AppTest:
     monkeypatch.setenv("INERTIALAR_CHECKPOINT", str(tiny_checkpoint))
+    monkeypatch.setenv("INERTIALAR_POLISHER", "none")  # the polish has its own test below
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     return at
@@ -62,6 +63,36 @@ def _srcdocs(at: AppTest) -> list[str]:
 
 PAGES = [("pages/generate.py", "Generate"), ("pages/canonicalization.py", "Canonicalization lab"),
          ("pages/failures.py", "Failure inspector"), ("pages/benchmarks.py", "Model & benchmarks")]
+
+
+def test_polished_molecules_play_their_polish_and_offer_both_downloads(tiny_checkpoint, tmp_path, monkeypatch):
+    from inertialar.data.specs import QM9_ELEMENTS
+    from inertialar.nn.checkpoint import save_polisher
+    from inertialar.nn.polisher import Polisher, PolisherConfig
+
+    torch.manual_seed(0)
+    polisher = Polisher(PolisherConfig(elements=QM9_ELEMENTS, dataset="qm9", width=16, layers=2, rbf=8))
+    save_polisher(tmp_path / "p.pt", polisher.eval(), {"dataset": "qm9"})
+    monkeypatch.setenv("INERTIALAR_CHECKPOINT", str(tiny_checkpoint))
+    monkeypatch.setenv("INERTIALAR_POLISHER", str(tmp_path / "p.pt"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.number_input(key="gen.n").set_value(2)
+    at.button(key="gen.run").click().run()
+    _no_exception(at)
+    (gen,) = at.session_state["gen.results"].values()
+    assert gen.result.polished
+    (html,) = _srcdocs(at)
+    steps = gen.result.settings.polish_steps
+    assert _viewer.frame_count(html) == len(gen.result.molecules[0]) + steps  # the atoms, then the polish
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download SDF (all, polished)" in labels and "Download raw SDF (before the polish)" in labels
+    assert gen.sdf.count("<stage>\npolished") == 2 and gen.raw_sdf.count("<stage>\nraw") == 2
+    at.toggle(key="gen.overlay_raw").set_value(True).run()
+    _no_exception(at)
+    assert "raw molecule (before the polish)" in " ".join(c.value for c in at.caption)
+    at.button(key="gen.grid_open.1").click().run()  # the grid's 3D button opens molecule #2
+    assert at.session_state["gen.pick"] == 1
 
 
 def test_sidebar_names_the_checkpoint_and_its_meta(app):
@@ -107,8 +138,10 @@ def test_generate_shows_one_viewer_with_every_step_as_a_frame(app):
     assert html.count(".addArrow(") == 3 and all(f'addLabel("I{k}"' in html for k in (1, 2, 3))
     assert "loadScriptAsync('app/static/3Dmol-min.js')" in html
     assert "https://" not in html and "http://" not in html
-    (heat,) = app.get("html")
-    assert "Type distribution per step" in heat.proto.body and not app.get("plotly_chart")
+    htmls = [h.proto.body for h in app.get("html")]
+    assert sum("Type distribution per step" in h for h in htmls) == 1 and not app.get("plotly_chart")
+    grid = [h for h in htmls if 'class="mol2d"' in h]
+    assert len(grid) == 2 and all("<svg" in h for h in grid)  # one 2-D drawing per molecule
     assert len(_summary_rows(app)) == 2  # the summary table lists both molecules
     labels = [b.proto.label for b in app.get("download_button")]
     assert labels == ["Download SDF (all)", "Download XYZ (all)", "Trajectory XYZ (#1)"]

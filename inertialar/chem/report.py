@@ -156,3 +156,22 @@ def failure_rows(molecules: list[Molecule], reports: list[Report]) -> pd.DataFra
                      "valid": rep.valid, "radical e⁻": rep.radical_electrons, "reasons": ", ".join(kinds) or "ok",
                      "details": details})
     return pd.DataFrame(rows)
+
+
+ATOMIC_NUMBERS = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9, "S": 16, "Cl": 17, "Br": 35}
+
+
+def odd_electrons(mol: Molecule) -> bool:
+    """Whether the neutral molecule has an odd electron count: no closed-shell structure exists on
+    these atoms (a missing or extra hydrogen), whatever the geometry. An analysis of failures; the
+    sampler never selects by it."""
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    return sum(ATOMIC_NUMBERS.get(e) or table.GetAtomicNumber(e) for e in mol.elements) % 2 == 1
+
+
+def polish_outcome(raw_stable: bool, stable: bool) -> str:
+    """What the polish did to one molecule's EDM stability, in words."""
+    return {(False, True): "fixed", (False, False): "still failing", (True, False): "broken", (True, True): "kept"}[
+        (raw_stable, stable)]
