@@ -259,6 +259,13 @@ def test_generate_draws_the_trajectory_and_the_player_steps(page, server, tiny_c
     timings = {"first_frame_1_cold": (1, cold), "first_frame_1": (1, _generate(page, server, 1, seed)),
                "first_frame_16": (16, _generate(page, server, 16, seed))}
     assert page.locator("[data-testid=stException]").count() == 0
+    # the grid of 2-D drawings: one SVG per molecule; its "3D" button opens that molecule in the player
+    page.locator(".mol2d svg").nth(15).wait_for(timeout=30_000)
+    assert page.locator(".mol2d svg").count() == 16
+    page.get_by_role("button", name="3D", exact=True).nth(1).click()
+    page.locator("[data-testid=stSelectbox]").filter(has_text="#2 ·").wait_for(timeout=30_000)
+    _wait_drawn(page, 1)
+    assert page.locator("[data-testid=stException]").count() == 0
     with capsys.disabled():
         print()
         for name, (_, seconds) in timings.items():

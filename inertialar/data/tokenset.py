@@ -1,4 +1,4 @@
-"""The data interface shared by every dataset: the token cache, ``TokenSet``, and batching.
+"""The data interface shared by every dataset: the token cache and ``TokenSet`` (batches: ``batching``).
 
 A dataset is a ``TokenSet`` per split: canonical atom tokens of many molecules stored flat
 (types, coordinates in Å, offsets) plus per-molecule SMILES (EDM pipeline), functional-group
