@@ -146,7 +146,7 @@ def test_training_lowers_the_validation_loss_and_resumes(small_cache, tmp_path):
                               lr=3e-3, warmup_steps=5, max_steps=40, eval_molecules=50)
     from inertialar.data.tokenset import load_split
 
-    valid = load_split("valid")
+    valid = load_split("valid", "qm9")
     torch.manual_seed(0)
     before = validation_loss(Polisher(model), valid, 50)
     first = train_polisher(cfg, progress=False)

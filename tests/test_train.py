@@ -31,7 +31,7 @@ def _cfg(run_dir: Path, epochs: float) -> TrainConfig:
 def test_training_smoke_run_lowers_validation_loss(small_cache, tmp_path):
     cfg = _cfg(tmp_path / "run", epochs=6)
     torch.manual_seed(cfg.seed)
-    before = validation_loss(InertialAR(cfg.model), load_split("valid"), torch.device("cpu"))["val_loss"]
+    before = validation_loss(InertialAR(cfg.model), load_split("valid", "qm9"), torch.device("cpu"))["val_loss"]
     record = train(cfg, progress=False)
     assert record["val_loss"] < before - 0.1
     model, meta = load_checkpoint(tmp_path / "run" / "ema.pt")

@@ -50,31 +50,35 @@ def positive_float(text: str) -> float:
 
 def training_flags(t: argparse.ArgumentParser, batch_tokens: int) -> None:
     """Model, data and optimiser flags shared by ``train`` and ``window``."""
-    from inertialar.nn.transformer import DISTANCE_KERNELS
+    from inertialar.nn.diffusion import DiffusionConfig
+    from inertialar.nn.transformer import DISTANCE_KERNELS, BackboneConfig
+    from inertialar.training.config import TrainConfig
+
+    bb, head, tc = BackboneConfig(), DiffusionConfig(), TrainConfig()  # the defaults' one home: the dataclasses
 
     t.add_argument("--run-dir", default=None, help="state, logs and EMA checkpoint (default ~/.cache/inertialar/runs/default)")
     t.add_argument("--init", default=None, help="warm-start weights (and model size) from this checkpoint")
     t.add_argument("--lr", type=finite, default=None, help="peak learning rate (default 4e-4·√(batch/2560))")
     t.add_argument("--batch-tokens", type=positive_int, default=batch_tokens)
-    t.add_argument("--width", type=positive_int, default=192)
-    t.add_argument("--depth", type=positive_int, default=6)
-    t.add_argument("--heads", type=positive_int, default=6)
+    t.add_argument("--width", type=positive_int, default=bb.width)
+    t.add_argument("--depth", type=positive_int, default=bb.depth)
+    t.add_argument("--heads", type=positive_int, default=bb.heads)
     t.add_argument("--rope-heads", type=int, default=None, help="heads with RoPE-3D (default half; 0 = none)")
-    t.add_argument("--distance-kernel", choices=DISTANCE_KERNELS, default="nystrom",
+    t.add_argument("--distance-kernel", choices=DISTANCE_KERNELS, default=bb.distance_kernel,
                    help="distance bias: Nyström features, the exact Gaussian kernel, or none")
-    t.add_argument("--head-width", type=positive_int, default=256)
-    t.add_argument("--head-depth", type=positive_int, default=3)
-    t.add_argument("--eval-every", type=finite, default=30.0, help="minutes between evaluations")
-    t.add_argument("--weight-decay", type=finite, default=1e-4)
-    t.add_argument("--p-drop-group", type=finite, default=0.5, help="chance that each group label is hidden")
-    t.add_argument("--flip-prob", type=finite, default=0.0, help="augmentation: random axis signs, per molecule")
-    t.add_argument("--jitter", type=finite, default=0.0, help="augmentation: noise (Å) on context coordinates")
+    t.add_argument("--head-width", type=positive_int, default=head.width)
+    t.add_argument("--head-depth", type=positive_int, default=head.depth)
+    t.add_argument("--eval-every", type=finite, default=tc.eval_every_minutes, help="minutes between evaluations")
+    t.add_argument("--weight-decay", type=finite, default=tc.weight_decay)
+    t.add_argument("--p-drop-group", type=finite, default=tc.p_drop_group, help="chance that each group label is hidden")
+    t.add_argument("--flip-prob", type=finite, default=tc.flip_prob, help="augmentation: random axis signs, per molecule")
+    t.add_argument("--jitter", type=finite, default=tc.jitter, help="augmentation: noise (Å) on context coordinates")
     t.add_argument("--limit-train", type=positive_int, default=None)
     t.add_argument("--data", default=None, help="read split caches from this folder (from data pack)")
     t.add_argument("--dataset", choices=list(DATASETS), default=None,
                    help="training data (default qm9, or --init's dataset)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--seed", type=int, default=tc.seed)
+    t.add_argument("--device", default=tc.device)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,18 +205,25 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("input")
     sc.add_argument("--polisher", default=None)
     sc.add_argument("--json", action="store_true")
+    from inertialar.nn.polisher import PolisherConfig
+    from inertialar.training.polisher import PolisherTrainConfig
+
+    pc = PolisherConfig(elements=(), dataset="")  # the defaults' one home: the dataclasses
+    ptc = PolisherTrainConfig(model=pc, run_dir="")
     tp = sub.add_parser("train-polisher", help="train (or resume) the polisher on a dataset's training split")
     tp.add_argument("--dataset", choices=list(DATASETS), default="qm9")
     tp.add_argument("--run-dir", default=None, help="state and logs (default ~/.cache/inertialar/runs/polisher_DATASET)")
-    tp.add_argument("--minutes", type=positive_float, default=90.0, help="the schedule's wall time (resumes continue it)")
+    tp.add_argument("--minutes", type=positive_float, default=ptc.schedule_minutes,
+                    help="the schedule's wall time (resumes continue it)")
     tp.add_argument("--max-minutes", type=positive_float, default=None, help="stop this process after this long")
-    tp.add_argument("--width", type=positive_int, default=128)
-    tp.add_argument("--layers", type=positive_int, default=4)
-    tp.add_argument("--sigma-min", type=positive_float, default=0.005)
-    tp.add_argument("--sigma-max", type=positive_float, default=0.5)
-    tp.add_argument("--batch-atoms", type=positive_int, default=2048)
-    tp.add_argument("--lr", type=positive_float, default=1e-3)
-    tp.add_argument("--eval-every", type=positive_float, default=10.0, help="minutes between validation records")
+    tp.add_argument("--width", type=positive_int, default=pc.width)
+    tp.add_argument("--layers", type=positive_int, default=pc.layers)
+    tp.add_argument("--sigma-min", type=positive_float, default=pc.sigma_min)
+    tp.add_argument("--sigma-max", type=positive_float, default=pc.sigma_max)
+    tp.add_argument("--batch-atoms", type=positive_int, default=ptc.batch_atoms)
+    tp.add_argument("--lr", type=positive_float, default=ptc.lr)
+    tp.add_argument("--eval-every", type=positive_float, default=ptc.eval_every_minutes,
+                    help="minutes between validation records")
     tp.add_argument("--limit-train", type=positive_int, default=None)
     tp.add_argument("--threads", type=positive_int, default=None)
     tp.add_argument("--seed", type=int, default=0)

@@ -20,12 +20,12 @@ def builder(dataset: str | DatasetSpec):
     return BUILDERS[_spec(dataset).name]
 
 
-def prepare(dataset: str = "qm9", workers: int = 2, progress: bool = True, force: bool = False,
+def prepare(dataset: str, workers: int = 2, progress: bool = True, force: bool = False,
             **options) -> dict[str, Path]:
     """Build the token cache of every split of ``dataset`` (each module skips what is cached)."""
     return builder(dataset).prepare(workers=workers, progress=progress, force=force, **options)
 
 
-def split_hash(dataset: str = "qm9", root: str | Path | None = None) -> str:
+def split_hash(dataset: str, root: str | Path | None = None) -> str:
     """The fingerprint of ``dataset``'s split, stored in checkpoints."""
     return builder(dataset).split_hash(root)

@@ -53,7 +53,7 @@ class TokenSet:
     groups: np.ndarray
     index: np.ndarray
     elements: tuple[str, ...] = QM9_ELEMENTS
-    dataset: str = field(default="qm9")
+    dataset: str = field(default="qm9")  # caches written before datasets were named are QM9's
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -133,7 +133,7 @@ def save_tokenset(ts: TokenSet, path: Path, compressed: bool = False) -> None:
         (np.savez_compressed if compressed else np.savez)(tmp, **tokenset_arrays(ts))
 
 
-def pack(dest: str | Path, dataset: str = "qm9", splits: tuple[str, ...] = ("train", "valid")) -> list[Path]:
+def pack(dest: str | Path, dataset: str, splits: tuple[str, ...] = ("train", "valid")) -> list[Path]:
     """Compressed copies of cached splits in ``dest`` (QM9 ≈ 25 MB for train + valid), to travel with
     the code to a machine without RDKit; ``load_split(split, dataset, root=dest)`` reads them."""
     dest = Path(dest)
@@ -155,7 +155,7 @@ def load_tokenset(path: Path) -> TokenSet:
                         **extra)
 
 
-def load_split(split: str, dataset: str = "qm9", root: str | Path | None = None) -> TokenSet:
+def load_split(split: str, dataset: str | DatasetSpec, root: str | Path | None = None) -> TokenSet:
     """The cached TokenSet of a split (from ``root`` if given, e.g. a packed copy); a clear error if missing."""
     spec = _spec(dataset)
     if split not in spec.splits:
@@ -178,7 +178,7 @@ def check_fits(model, *sets: TokenSet) -> None:
                              f"the model places at most {model.max_atoms}")
 
 
-def longest_molecule(dataset: str | DatasetSpec = "qm9", root: str | Path | None = None) -> int:
+def longest_molecule(dataset: str | DatasetSpec, root: str | Path | None = None) -> int:
     """Atoms (with H) of the largest molecule in the train and valid caches."""
     return max(int(load_split(s, dataset, root).lengths.max()) for s in ("train", "valid"))
 
@@ -189,6 +189,6 @@ def sequence_length(max_atoms: int) -> int:
     return -(-(max_atoms + 1) // 8) * 8
 
 
-def train_smiles(dataset: str = "qm9") -> set[str]:
+def train_smiles(dataset: str) -> set[str]:
     """EDM-pipeline SMILES of the training split (for novelty)."""
     return {s for s in load_split("train", dataset).smiles if s}

@@ -38,7 +38,7 @@ class ModelConfig:
     groups: tuple[str, ...] = GROUP_NAMES
     ce_weight: float = 0.2
     diffusion_weight: float = 0.8
-    dataset: str = "qm9"
+    dataset: str = "qm9"  # checkpoints written before datasets were named are QM9's (they load unchanged)
     elements: tuple[str, ...] = QM9_ELEMENTS  # token order; EOS is index len(elements)
 
     @property

@@ -36,7 +36,7 @@ class PolisherConfig:
 
     elements: tuple[str, ...]
     dataset: str
-    width: int = 96
+    width: int = 128
     layers: int = 4
     rbf: int = 24  # Gaussian distance features, centres 0 … rbf_max Å
     rbf_max: float = 6.0  # Å

@@ -29,7 +29,7 @@ paths are recorded) must be shared by a batch.
 
 **Reproducibility rule.** Molecule k of a request draws all its randomness — one uniform per
 step for the type (inverse CDF) and one (3,) normal per step for the start noise of the
-coordinates — up front from its own generator seeded by ``(seed, k)`` (``batch.row_noise``); further
+coordinates — up front from its own generator seeded by ``(seed, k)`` (``rows.row_noise``); further
 candidate draws, redraws, churn and probe noise come from generators seeded by ``(seed, k, kind)``. So a
 molecule does not depend on which other molecules share its batch, nor on ``batch_size``. Its
 arithmetic does: matrix products of a different batch shape round differently in the last bits,
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -62,6 +63,18 @@ from inertialar.sampling.ranking import best_of
 from inertialar.sampling.rows import BatchRows
 from inertialar.sampling.settings import Part, SampleSettings
 from inertialar.sampling.trajectory import Trajectory
+
+
+class Step(NamedTuple):
+    """One autoregressive step of a batch of b rows (V = vocabulary size)."""
+
+    probs: torch.Tensor  # (b, V) the distribution the type was drawn from
+    own: torch.Tensor  # (b, V) the model's own guided distribution at temperature 1
+    types: torch.Tensor  # (b,) chosen types
+    coords: torch.Tensor  # (b, 3) Å (NaN for EOS)
+    path: torch.Tensor | None  # (K + 1, b, 3) the denoising path, when recorded
+    probe: torch.Tensor  # (b,) the denoiser's probe error (NaN where not measured)
+
 
 REPRO_ATOL = 1e-2  # Å; a molecule sampled in any batch vs alone (see the module docstring)
 MIN_DISTANCE = 0.7  # Å; closer to an earlier atom than any bond: redraw (geometric sanity)
@@ -106,23 +119,23 @@ def nucleus(probs: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
     return kept / kept.sum(-1, keepdim=True)
 
 
-def _next_types(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, done: torch.Tensor
+def _next_types(model: InertialAR, z: torch.Tensor, batch: BatchRows, t: int, done: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Step t's types: z (b + g, C) → chosen (b,), sampled-from probs (b, V), the model's own
     guided probs at temperature 1 (b, V), and in_prefix (b,) bool."""
-    b = len(r.scale)
+    b = len(batch.scale)
     logits = model.type_logits(z)  # (b + g, V)
-    guide, _ = r.guide(torch.arange(b, device=z.device))
-    lc = guide.mix(logits[:b], logits[b:])
+    guide, _ = batch.guide(torch.arange(b, device=z.device))
+    guided_logits = guide.mix(logits[:b], logits[b:])
     if t == 0:  # a molecule has at least one atom
-        lc = lc.clone()
-        lc[:, model.cfg.eos] = float("-inf")
-    own = torch.softmax(lc, dim=-1)
-    probs = nucleus(torch.softmax(lc / r.temperature.unsqueeze(1), dim=-1), r.top_p)
-    chosen = _pick(probs, r.noise.uniforms[:, t])
-    in_prefix = t < r.n_prefix
-    if r.prefix_types.shape[1] > t:
-        chosen = torch.where(in_prefix, r.prefix_types[:, t], chosen)
+        guided_logits = guided_logits.clone()
+        guided_logits[:, model.cfg.eos] = float("-inf")
+    own = torch.softmax(guided_logits, dim=-1)
+    probs = nucleus(torch.softmax(guided_logits / batch.temperature.unsqueeze(1), dim=-1), batch.top_p)
+    chosen = _pick(probs, batch.noise.uniforms[:, t])
+    in_prefix = t < batch.n_prefix
+    if batch.prefix_types.shape[1] > t:
+        chosen = torch.where(in_prefix, batch.prefix_types[:, t], chosen)
     if t == model.cfg.max_atoms:
         chosen = torch.full_like(chosen, model.cfg.eos)
     chosen = torch.where(done, torch.full_like(chosen, model.cfg.eos), chosen)
@@ -138,7 +151,7 @@ def insane(x: torch.Tensor, earlier: torch.Tensor) -> torch.Tensor:
     return (d < MIN_DISTANCE) | (d > REACH)
 
 
-def _next_coords(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, chosen: torch.Tensor,
+def _next_coords(model: InertialAR, z: torch.Tensor, batch: BatchRows, t: int, chosen: torch.Tensor,
                  in_prefix: torch.Tensor, earlier: torch.Tensor, steps: int, record: bool
                  ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Step t's coordinates (b, 3) Å (NaN for EOS), the denoising path (K + 1, b, 3) or None, and
@@ -149,26 +162,26 @@ def _next_coords(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, chose
     active = chosen != model.cfg.eos
     fixed = (active & in_prefix).nonzero().squeeze(1)
     if len(fixed):
-        coords[fixed] = r.prefix_coords[fixed, t]
+        coords[fixed] = batch.prefix_coords[fixed, t]
     free = (active & ~in_prefix).nonzero().squeeze(1)  # (m,) rows whose coordinates are sampled
     if not len(free):
         return coords, None, probe
-    guide, idx = r.guide(free)
-    zc = model.coordinate_condition(z[idx], chosen[r.model_rows[idx]])  # (m + g, C)
-    x, err, path = _best_draw(model, zc, guide, r, free, t, steps, record)
+    guide, idx = batch.guide(free)
+    zc = model.coordinate_condition(z[idx], chosen[batch.model_rows[idx]])  # (m + g, C)
+    x, err, path = _best_draw(model, zc, guide, batch, free, t, steps, record)
     coords[free] = x
     if err is not None:
         probe[free] = err
-    for attempt in range(r.coord_draws, r.coord_draws + r.redraws):  # geometric sanity
+    for attempt in range(batch.coord_draws, batch.coord_draws + batch.redraws):  # geometric sanity
         todo = insane(coords[free], earlier[free]).nonzero().squeeze(1)  # positions in ``free``
         if not len(todo):
             break
         rows = free[todo]
-        g_sub, idx_sub = r.guide(rows)
-        coords[rows], _ = _draw(model, zc[_positions(idx, idx_sub)], g_sub, r, rows, attempt, t, steps, False)
+        guide_sub, idx_sub = batch.guide(rows)
+        coords[rows], _ = _draw(model, zc[_positions(idx, idx_sub)], guide_sub, batch, rows, attempt, t, steps, False)
         if err is not None:
             probe[rows] = model.diffusion.probe_error(coords[rows], zc[_positions(idx, idx_sub)],
-                                                      r.noise.probe[rows, t], PROBE_SIGMA, g_sub)
+                                                      batch.noise.probe[rows, t], PROBE_SIGMA, guide_sub)
     full = None
     if path is not None:
         full = torch.full((steps + 1, b, 3), float("nan"), device=dev)
@@ -176,39 +189,39 @@ def _next_coords(model: InertialAR, z: torch.Tensor, r: BatchRows, t: int, chose
     return coords, full, probe
 
 
-def _draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: BatchRows, rows: torch.Tensor, attempt: int, t: int,
+def _draw(model: InertialAR, zc: torch.Tensor, guide: Guide, batch: BatchRows, rows: torch.Tensor, attempt: int, t: int,
           steps: int, record: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One coordinate draw (m, 3) Å for ``rows`` (m,) from noise bank entry ``attempt``."""
     churn_noise = None
-    if r.noise.churn is not None:
-        churn_noise = r.noise.churn[rows, attempt, t] * r.churn_temperature[rows].view(-1, 1, 1)
+    if batch.noise.churn is not None:
+        churn_noise = batch.noise.churn[rows, attempt, t] * batch.churn_temperature[rows].view(-1, 1, 1)
     return model.diffusion.sample(
-        zc, r.noise.start[rows, attempt, t] * r.coord_temperature[rows].unsqueeze(1), steps, guide=guide,
-        sigma_max=r.sigma_max[rows], churn=r.churn[rows], churn_noise=churn_noise, record=record)
+        zc, batch.noise.start[rows, attempt, t] * batch.coord_temperature[rows].unsqueeze(1), steps, guide=guide,
+        sigma_max=batch.sigma_max[rows], churn=batch.churn[rows], churn_noise=churn_noise, record=record)
 
 
-def _best_draw(model: InertialAR, zc: torch.Tensor, guide: Guide, r: BatchRows, free: torch.Tensor, t: int,
+def _best_draw(model: InertialAR, zc: torch.Tensor, guide: Guide, batch: BatchRows, free: torch.Tensor, t: int,
                steps: int, record: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """``coord_draws`` = k candidate draws per atom, all k·m batched, and the one whose denoiser
     probe error is lowest (the model's own judgement): x (m, 3) Å, probe error (m,) or None
     (when nothing needs it), path (K + 1, m, 3) or None."""
-    k, m = r.coord_draws, len(free)
+    k, m = batch.coord_draws, len(free)
     if k == 1:
-        x, path = _draw(model, zc, guide, r, free, 0, t, steps, record)
-        err = (model.diffusion.probe_error(x, zc, r.noise.probe[free, t], PROBE_SIGMA, guide)
-               if r.probe else None)
+        x, path = _draw(model, zc, guide, batch, free, 0, t, steps, record)
+        err = (model.diffusion.probe_error(x, zc, batch.noise.probe[free, t], PROBE_SIGMA, guide)
+               if batch.probe else None)
         return x, err, path
     rows = free.repeat(k)  # (k·m,) copy a = attempt a
     zc_k = torch.cat([zc[:m].repeat(k, 1), zc[m:].repeat(k, 1)])
     guide_k = guide.repeat(m, k)
     churn_noise = None
-    if r.noise.churn is not None:
-        churn_noise = torch.cat([r.noise.churn[free, a, t] for a in range(k)]) * r.churn_temperature[rows].view(-1, 1, 1)
-    start = torch.cat([r.noise.start[free, a, t] for a in range(k)]) * r.coord_temperature[rows].unsqueeze(1)
-    x, path = model.diffusion.sample(zc_k, start, steps, guide=guide_k, sigma_max=r.sigma_max[rows],
-                                     churn=r.churn[rows], churn_noise=churn_noise, record=record)
-    err = model.diffusion.probe_error(x, zc_k, r.noise.probe[rows, t], PROBE_SIGMA, guide_k).view(k, m)
-    err = torch.where(torch.arange(k, device=x.device).unsqueeze(1) < r.row_draws[free], err, torch.inf)
+    if batch.noise.churn is not None:
+        churn_noise = torch.cat([batch.noise.churn[free, a, t] for a in range(k)]) * batch.churn_temperature[rows].view(-1, 1, 1)
+    start = torch.cat([batch.noise.start[free, a, t] for a in range(k)]) * batch.coord_temperature[rows].unsqueeze(1)
+    x, path = model.diffusion.sample(zc_k, start, steps, guide=guide_k, sigma_max=batch.sigma_max[rows],
+                                     churn=batch.churn[rows], churn_noise=churn_noise, record=record)
+    err = model.diffusion.probe_error(x, zc_k, batch.noise.probe[rows, t], PROBE_SIGMA, guide_k).view(k, m)
+    err = torch.where(torch.arange(k, device=x.device).unsqueeze(1) < batch.row_draws[free], err, torch.inf)
     best = err.argmin(0)  # (m,)
     pick = best * m + torch.arange(m, device=x.device)
     return x[pick], err.gather(0, best.unsqueeze(0)).squeeze(0), (path[:, pick] if path is not None else None)
@@ -231,31 +244,31 @@ def sample_parts(model: InertialAR, parts: list[Part], device,
     if any(p.settings.steps != steps or p.settings.record_denoising != record for p in parts):
         raise ValueError("parts of one batch must share Heun steps and record_denoising")
     device = torch.device(device)
-    r = BatchRows.build(model, parts, steps, device)
-    b, rows = len(r.scale), r.model_rows
+    batch = BatchRows.build(model, parts, steps, device)
+    b, rows = len(batch.scale), batch.model_rows
     cache = model.new_cache(len(rows))
-    z = model.condition_step(torch.cat([r.groups, torch.zeros_like(r.groups[r.guided])]), cache)  # (b + g, C)
-    steps_out: list[tuple] = []  # per step: probs, own probs, types, coords, path, probe
+    z = model.condition_step(torch.cat([batch.groups, torch.zeros_like(batch.groups[batch.guided])]), cache)  # (b + g, C)
+    steps_out: list[Step] = []
     done = torch.zeros(b, dtype=torch.bool, device=device)
     for t in range(model.cfg.max_atoms + 1):
-        chosen, probs, own, in_prefix = _next_types(model, z, r, t, done)
-        earlier = torch.stack([s[3] for s in steps_out], 1) if steps_out else torch.zeros(b, 0, 3, device=device)
-        coords, path, probe = _next_coords(model, z, r, t, chosen, in_prefix, earlier, steps, record)
-        steps_out.append((probs, own, chosen, coords, path, probe))
+        chosen, probs, own, in_prefix = _next_types(model, z, batch, t, done)
+        earlier = torch.stack([s.coords for s in steps_out], 1) if steps_out else torch.zeros(b, 0, 3, device=device)
+        coords, path, probe = _next_coords(model, z, batch, t, chosen, in_prefix, earlier, steps, record)
+        steps_out.append(Step(probs, own, chosen, coords, path, probe))
         done |= chosen == model.cfg.eos
         if on_step is not None:
             on_step(t)
         if bool(done.all()):
             break
         z = model.atom_step(chosen.clamp(max=model.cfg.eos - 1)[rows], torch.nan_to_num(coords)[rows], cache)
-    return _split_by_part(parts, steps_out, r.n_prefix, steps, record, tuple(model.cfg.elements))
+    return _split_by_part(parts, steps_out, batch.n_prefix, steps, record, tuple(model.cfg.elements))
 
 
-def _split_by_part(parts: list[Part], steps_out: list[tuple], n_prefix: torch.Tensor, steps: int,
+def _split_by_part(parts: list[Part], steps_out: list[Step], n_prefix: torch.Tensor, steps: int,
                    record: bool, elements: tuple[str, ...]) -> list[list[Trajectory]]:
     """Per-step batch tensors → one list of trajectories per part (each cut at its EOS)."""
-    probs, own, types, coords = (torch.stack([s[k] for s in steps_out], 1).cpu().numpy() for k in range(4))
-    probe = torch.stack([s[5] for s in steps_out], 1).cpu().numpy()  # (b, S)
+    probs, own, types, coords, probe = (torch.stack([getattr(s, name) for s in steps_out], 1).cpu().numpy()
+                                        for name in ("probs", "own", "types", "coords", "probe"))  # (b, S, …)
     n_prefix = n_prefix.cpu().numpy()
     out, i = [], 0
     for p in parts:
@@ -265,7 +278,7 @@ def _split_by_part(parts: list[Part], steps_out: list[tuple], n_prefix: torch.Te
             n = int(eos[0]) + 1 if eos.size else types.shape[1]
             paths = None
             if record:
-                paths = np.stack([s[4][:, i].cpu().numpy() if s[4] is not None else np.full((steps + 1, 3), np.nan)
+                paths = np.stack([s.path[:, i].cpu().numpy() if s.path is not None else np.full((steps + 1, 3), np.nan)
                                   for s in steps_out[:n]])
             trajs.append(Trajectory(probs[i, :n], types[i, :n], coords[i, :n], paths, int(n_prefix[i]),
                                     own[i, :n], probe[i, :n], elements))

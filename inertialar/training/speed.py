@@ -48,8 +48,8 @@ def _machine(device: str) -> str:
 
 def bench_train(seconds: float, device: str) -> dict:
 
-    ts = load_split("train")
     cfg = TrainConfig(device=device)
+    ts = load_split("train", cfg.model.dataset)
     row = measure_tokens_per_s(cfg, ts, seconds)
     row = {"device": _machine(device), "parameters": row["parameters"], "steps": row["steps"],
            "seconds": row["seconds"], "tokens_per_s": row["tokens_per_s"]}
