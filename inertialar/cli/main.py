@@ -125,7 +125,6 @@ def _train_config(args):
     from inertialar.data.specs import get_dataset
     from inertialar.data.tokenset import longest_molecule, sequence_length
     from inertialar.nn.model import ModelConfig
-    from inertialar.nn.transformer import BackboneConfig
     from inertialar.training.config import TrainConfig
 
     if args.device.startswith("cuda"):
@@ -140,20 +139,16 @@ def _train_config(args):
         if args.dataset not in (None, model.dataset):
             raise UsageError(f"--init {args.init} was trained on {model.dataset}, not --dataset {args.dataset}")
     else:
-        head_dim = args.width // args.heads
-        rope_heads = args.heads // 2 if args.rope_heads is None else args.rope_heads
-        if not 0 <= rope_heads <= args.heads:
-            raise UsageError(f"--rope-heads must be between 0 and --heads ({args.heads})")
         spec = get_dataset(args.dataset or "qm9")
         try:
             max_atoms = sequence_length(longest_molecule(spec, args.data)) - 1
         except FileNotFoundError as err:
             raise UsageError(str(err)) from None
-        model = ModelConfig.for_dataset(
-            spec, max_atoms, backbone=BackboneConfig(width=args.width, depth=args.depth, heads=args.heads,
-                                                     rope_heads=rope_heads, distance_kernel=args.distance_kernel,
-                                                     rope_pairs_per_axis=min(5, head_dim // 6)))
-        model.diffusion.width, model.diffusion.depth = args.head_width, args.head_depth
+        try:
+            model = ModelConfig.sized(spec, max_atoms, args.width, args.depth, args.heads, args.rope_heads,
+                                      args.distance_kernel, args.head_width, args.head_depth)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     cfg = TrainConfig(model=model, epochs=args.epochs, max_minutes=args.max_minutes, batch_tokens=args.batch_tokens,
                       device=args.device, seed=args.seed, init_from=args.init, eval_every_minutes=args.eval_every,
                       limit_train=args.limit_train, data_dir=args.data, weight_decay=args.weight_decay,

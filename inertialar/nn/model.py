@@ -65,6 +65,19 @@ class ModelConfig:
         cfg.backbone.max_len = (spec.max_atoms if max_atoms is None else max_atoms) + 1
         return cfg
 
+    @classmethod
+    def sized(cls, spec: DatasetSpec, max_atoms: int, width: int, depth: int, heads: int, rope_heads: int | None = None,
+              distance_kernel: str = "nystrom", head_width: int = 256, head_depth: int = 3) -> ModelConfig:
+        """The sizing rules in one place: RoPE-3D on half of the heads unless told, ≤ 5 rotary pairs
+        per axis and at least 6 head dimensions per pair; ValueError (one line) for impossible sizes."""
+        rope_heads = heads // 2 if rope_heads is None else rope_heads
+        if not 0 <= rope_heads <= heads:
+            raise ValueError(f"--rope-heads must be between 0 and --heads ({heads})")
+        backbone = BackboneConfig(width=width, depth=depth, heads=heads, rope_heads=rope_heads,
+                                  distance_kernel=distance_kernel, rope_pairs_per_axis=min(5, (width // heads) // 6))
+        return cls.for_dataset(spec, max_atoms, backbone=backbone,
+                               diffusion=DiffusionConfig(width=head_width, depth=head_depth))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
