@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 
@@ -10,6 +11,12 @@ import streamlit as st
 
 PER_PAGE = 50
 COLUMNS = 5
+
+
+def svg_img(svg: str, title: str) -> str:
+    """An SVG drawing as an ``<img>`` with a data URI (Streamlit's HTML sanitiser strips inline SVG)."""
+    data = base64.b64encode(svg.encode()).decode()
+    return f'<div class="mol2d"><img alt="{title}" title="{title}" src="data:image/svg+xml;base64,{data}"></div>'
 
 
 def molecule_grid(ns: str, svgs: Sequence[str], captions: Sequence[str]) -> int | None:
@@ -23,7 +30,7 @@ def molecule_grid(ns: str, svgs: Sequence[str], captions: Sequence[str]) -> int 
     for row in range(start, stop, COLUMNS):
         for col, k in zip(st.columns(COLUMNS), range(row, min(stop, row + COLUMNS))):
             with col:
-                st.html(f'<div class="mol2d" title="molecule {k + 1}">{svgs[k]}</div>')
+                st.html(svg_img(svgs[k], f"molecule {k + 1}"))
                 st.caption(captions[k])
                 if st.button("3D", key=f"{ns}.grid_open.{k}", help=f"Show molecule #{k + 1} in the 3-D player"):
                     picked = k

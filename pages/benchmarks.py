@@ -228,18 +228,37 @@ def _drug_like(root: Path) -> None:
         st.info(f"No drug-like model card yet ({DRUG_CARD}): `python benchmarks/drug_quality.py`.")
 
 
+POLISHER_CARDS = ("assets/MODEL_CARD_polisher_qm9.md", "assets/MODEL_CARD_polisher_moses.md")
+
+
+def _polisher(root: Path) -> None:
+    """The polishers' model cards (training, learning curve, polish and critic measurements)."""
+    shown = False
+    for card in POLISHER_CARDS:
+        if (root / card).exists():
+            st.markdown(demote_headings((root / card).read_text(encoding="utf-8", errors="replace")))
+            shown = True
+    plot = root / files.RESULTS / "plots" / "polisher_qm9_curve.png"
+    if plot.exists():
+        st.image(str(plot), caption="The QM9 polisher's validation loss while it trained (fixed molecules and noise)")
+    if not shown:
+        st.info("No polisher model card yet (python benchmarks/polisher_card.py --log RUN/log.jsonl).")
+
+
 def render(root: Path = ROOT) -> None:
     """Model card and benchmark charts from the files under ``root`` (the repository by default)."""
     root = Path(root)
     st.title("Model & benchmarks")
-    tab_card, tab_drug, tab_frontier, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
-        ["Model card (QM9)", "Drug-like (MOSES)", "Sampler frontier", "Quality vs CFG", "Plausibility",
-         "Distributions", "Speed", "Learning curve"])
+    tab_card, tab_polish, tab_drug, tab_frontier, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
+        ["Model card (QM9)", "Polisher & critic", "Drug-like (MOSES)", "Sampler frontier", "Quality vs CFG",
+         "Plausibility", "Distributions", "Speed", "Learning curve"])
     with tab_card:
         if (root / MODEL_CARD).exists():
             st.markdown(demote_headings((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace")))
         else:
             st.info("No model card yet (assets/MODEL_CARD.md); it is written with the trained checkpoint.")
+    with tab_polish:
+        _polisher(root)
     with tab_drug:
         _drug_like(root)
     with tab_frontier:

@@ -31,7 +31,7 @@ from inertialar.chem.report import (
 )
 from inertialar.sampling.modes import mode_settings
 from inertialar.sampling.settings import SampleSettings
-from pages import _checkpoint, _entry, _viewer
+from pages import _checkpoint, _entry, _grid, _viewer
 from pages.generate import run_generation, settings_widgets
 
 VIEW_HEIGHT = 420
@@ -144,7 +144,7 @@ def _inspect(batch: dict, k: int) -> None:
                                    highlights=[highlights], atom_labels=labels, height=VIEW_HEIGHT)
         _viewer.show(html, VIEW_HEIGHT)
     with right:
-        st.html(f'<div class="mol2d" title="2-D structure">{_depiction(mol.to_xyz())}</div>')
+        st.html(_grid.svg_img(_depiction(mol.to_xyz()), f"molecule {k + 1}, 2-D structure"))
         st.caption("2-D structure from the chemist's bonds (as in SDF downloads); red \"!\" = wrong valence.")
         st.markdown(f"**SMILES:** `{rep.smiles or 'invalid'}`  \n**Stable atoms:** {rep.stable_atoms}/{rep.n_atoms}  \n"
                     f"**Radical electrons (missing H):** {radical_summary(mol, rep)}")

@@ -141,7 +141,7 @@ def test_generate_shows_one_viewer_with_every_step_as_a_frame(app):
     htmls = [h.proto.body for h in app.get("html")]
     assert sum("Type distribution per step" in h for h in htmls) == 1 and not app.get("plotly_chart")
     grid = [h for h in htmls if 'class="mol2d"' in h]
-    assert len(grid) == 2 and all("<svg" in h for h in grid)  # one 2-D drawing per molecule
+    assert len(grid) == 2 and all("data:image/svg+xml;base64," in h for h in grid)  # one 2-D drawing per molecule
     assert len(_summary_rows(app)) == 2  # the summary table lists both molecules
     labels = [b.proto.label for b in app.get("download_button")]
     assert labels == ["Download SDF (all)", "Download XYZ (all)", "Trajectory XYZ (#1)"]

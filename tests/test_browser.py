@@ -35,7 +35,7 @@ from conftest import tiny_config
 from inertialar.chem.molecule import parse_xyz
 from inertialar.data.specs import QM9_ELEMENTS
 from inertialar.files import results_dir
-from inertialar.nn.checkpoint import MOSES_CHECKPOINT, load_checkpoint, save_checkpoint, save_polisher
+from inertialar.nn.checkpoint import MOSES_CHECKPOINT, load_checkpoint, load_polisher, save_checkpoint, save_polisher
 from inertialar.nn.model import InertialAR
 from inertialar.nn.polisher import Polisher, PolisherConfig
 from inertialar.sampling.sampler import REPRO_ATOL, sample
@@ -260,10 +260,15 @@ def test_generate_draws_the_trajectory_and_the_player_steps(page, server, tiny_c
                "first_frame_16": (16, _generate(page, server, 16, seed))}
     assert page.locator("[data-testid=stException]").count() == 0
     # the grid of 2-D drawings: one SVG per molecule; its "3D" button opens that molecule in the player
-    page.locator(".mol2d svg").nth(15).wait_for(timeout=30_000)
-    assert page.locator(".mol2d svg").count() == 16
+    page.locator(".mol2d img").nth(15).wait_for(timeout=30_000)
+    assert page.locator(".mol2d img").count() == 16
+    assert page.locator(".mol2d img").nth(0).evaluate("i => i.complete && i.naturalWidth > 0")  # the SVG decoded
     page.get_by_role("button", name="3D", exact=True).nth(1).click()
-    page.locator("[data-testid=stSelectbox]").filter(has_text="#2 ·").wait_for(timeout=30_000)
+    picker = page.get_by_role("combobox", name="Show molecule")  # a selectbox: its value is the input's
+    deadline = time.time() + 30
+    while not picker.input_value().startswith("#2 ·"):
+        assert time.time() < deadline, f"the grid's 3D button did not open molecule #2: {picker.input_value()!r}"
+        time.sleep(0.2)
     _wait_drawn(page, 1)
     assert page.locator("[data-testid=stException]").count() == 0
     with capsys.disabled():
@@ -301,10 +306,12 @@ def test_an_upload_over_the_limit_is_refused_and_the_error_names_the_file_in_use
     assert page.locator("[data-testid=stException]").count() == 0
 
 
-def test_two_sessions_generating_together_each_get_their_own_molecules(browser, server, tiny_checkpoint):
+def test_two_sessions_generating_together_each_get_their_own_molecules(browser, server, tiny_checkpoint,
+                                                                        tiny_polisher_checkpoint):
     """Both clicks reach the shared sampling service together; each page's XYZ download holds the
-    molecules of its own seed sampled alone (benchmarks/app_load.py does this for 1/5/10 sessions)."""
+    molecules of its own seed sampled (and polished) alone (benchmarks/app_load.py does this for 1/5/10 sessions)."""
     model, _ = load_checkpoint(tiny_checkpoint)
+    polisher, _ = load_polisher(tiny_polisher_checkpoint)
     pages = []
     for seed in (5, 6):
         pg = browser.new_context(viewport={"width": 1400, "height": 1600}, accept_downloads=True).new_page()
@@ -321,9 +328,9 @@ def test_two_sessions_generating_together_each_get_their_own_molecules(browser, 
         pg.get_by_role("button", name="Generate", exact=True).click()
     for seed, pg in pages:
         with pg.expect_download() as info:
-            pg.get_by_role("button", name="Download XYZ (all)").click()
+            pg.get_by_role("button", name="Download XYZ (all)").click()  # the polished molecules
         got = parse_xyz(Path(info.value.path()).read_text())
-        alone = sample(model, SampleSettings(n=4, seed=seed, cfg_scale=2.0, batch_size=16)).molecules
+        alone = sample(model, SampleSettings(n=4, seed=seed, cfg_scale=2.0, batch_size=16), polisher=polisher).molecules
         assert [m.elements for m in got] == [m.elements for m in alone]
         assert all(np.abs(a.coords - b.coords).max() <= REPRO_ATOL for a, b in zip(got, alone))
         assert pg.locator("[data-testid=stException]").count() == 0

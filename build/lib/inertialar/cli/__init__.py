@@ -1,0 +1,1 @@
+"""The command line, ``python -m inertialar`` (``main``) and its grammar (``args``)."""
