@@ -30,7 +30,7 @@ from inertialar.sampling.modes import mode_settings
 from inertialar.sampling.polish import POLISH_SIGMA, POLISH_STEPS, polish
 from inertialar.sampling.sampler import sample
 
-GRID = [(0.1, 4), (0.15, 4), (0.2, 4), (0.2, 6), (0.3, 6), (0.3, 8), (0.4, 8)]
+GRID = [(0.1, 2), (0.15, 2), (0.2, 2), (0.1, 3), (0.15, 3), (0.2, 3), (0.3, 3), (0.15, 4), (0.2, 4), (0.3, 4), (0.2, 6), (0.3, 6)]
 
 
 def movement(raw: list[Molecule], moved: list[Molecule]) -> tuple[float, float]:

@@ -32,7 +32,7 @@ def atom_errors(polisher: Polisher, molecules: list[Molecule], sigma: float = CR
     polisher = polisher.eval()
     sizes = np.array([len(m) for m in molecules])
     out: list[np.ndarray | None] = [None] * len(molecules)
-    for idx in size_batches(sizes, budget=max(1, 400_000 // draws)):
+    for idx in size_batches(sizes):
         types, coords, mask = padded(polisher, molecules, idx)
         x, _ = centre(coords, mask)
         b, n = mask.shape
