@@ -41,12 +41,15 @@ def save_checkpoint(path: str | Path, model: InertialAR, meta: dict, half: bool 
     params = {name for name, _ in model.named_parameters()}
     state = {k: (v.half() if half and k in params and v.is_floating_point() else v).detach().cpu().clone()
              for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "version": VERSION, "config": model.cfg.to_dict(), "state_dict": state,
-               "meta": meta}
+    _write(path, FORMAT, model.cfg.to_dict(), state, meta)
+
+
+def _write(path: str | Path, fmt: str, config: dict, state: dict, meta: dict) -> None:
+    """The one writer: a dict of tensors and plain values, saved atomically (never half-written)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        torch.save({"format": fmt, "version": VERSION, "config": config, "state_dict": state, "meta": meta}, tmp)
 
 
 def split_parts(path: Path) -> list[Path]:
@@ -168,12 +171,7 @@ _POLISHER_LIMITS = {"width": 4096, "layers": 64, "rbf": 512}
 def save_polisher(path: str | Path, model: Polisher, meta: dict) -> None:
     """Write a polisher's weights (fp32), config and training record atomically."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    payload = {"format": POLISHER_FORMAT, "version": VERSION, "config": model.cfg.to_dict(), "state_dict": state,
-               "meta": meta}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    _write(path, POLISHER_FORMAT, model.cfg.to_dict(), state, meta)
 
 
 def load_polisher(path: str | Path) -> tuple[Polisher, dict]:
