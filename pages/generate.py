@@ -22,6 +22,7 @@ from inertialar.chem.output import records_text, refine_records, stage_propertie
 from inertialar.chem.refine import METHODS, Refinement, RefineSettings, summarize
 from inertialar.chem.report import DEFINITIONS, VALID_UNSTABLE, Report, molecule_report, radical_summary
 from inertialar.data.tokenizer import canonical_prefix
+from inertialar.sampling.critic import critic_scores
 from inertialar.sampling.modes import DEFAULT_MODE, MODES, describe_settings, mode_settings
 from inertialar.sampling.sampler import SampleResult
 from inertialar.sampling.settings import SampleSettings
@@ -42,6 +43,7 @@ class Generation:
     refined_sdf: str | None = None
     raw_sdf: str | None = None  # the same molecules as the model placed them, where they were polished
     svgs: list[str] = field(default_factory=list)  # 2-D drawings from the chemist's bonds (chem.depict)
+    critic: list[float] | None = None  # the critic's score per molecule, where a polisher is loaded
 
 
 def settings_widgets(ns: str, groups: tuple[str, ...], max_n: int, default_n: int) -> dict:
@@ -147,8 +149,10 @@ def run_generation(loaded: _checkpoint.LoadedModel, settings: SampleSettings, wi
     with st.spinner("Checking and drawing molecules …"):
         reports = [molecule_report(m, with_reasons=with_reasons) for m in result.molecules]
         svgs = [depiction_svg(m) for m in result.molecules]
+        critic = critic_scores(loaded.polisher, result.molecules).tolist() if loaded.polisher is not None else None
     stage = stage_properties(len(result.molecules), "polished" if result.polished else "raw")
-    gen = Generation(result, reports, loaded.trained, sdf=records_text(result.molecules, stage, "sdf"), svgs=svgs)
+    gen = Generation(result, reports, loaded.trained, sdf=records_text(result.molecules, stage, "sdf"), svgs=svgs,
+                     critic=critic)
     if result.polished:
         gen.raw_sdf = records_text(result.raw_molecules, stage_properties(len(result.raw_molecules), "raw"), "sdf")
     if refine != "none":
@@ -223,9 +227,8 @@ def show_generation(gen: Generation) -> None:
                            "requested groups": _group_summary(r.groups, s),
                            "all groups found": ", ".join(sorted(r.groups)) or "—"}
                           for k, (m, r) in enumerate(zip(result.molecules, reports))])
-    critic = [tr.critic for tr in result.trajectories]
-    if np.isfinite(critic).any():
-        table["critic score"] = critic
+    if gen.critic is not None:
+        table["critic score"] = gen.critic  # higher = more like the training data (sampling.critic)
     if gen.refinements is not None:
         table = pd.concat([table, _refinement_table(gen.refinements)], axis=1)
     n_valid = sum(r.valid for r in reports)

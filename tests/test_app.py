@@ -91,6 +91,8 @@ def test_polished_molecules_play_their_polish_and_offer_both_downloads(tiny_chec
     at.toggle(key="gen.overlay_raw").set_value(True).run()
     _no_exception(at)
     assert "raw molecule (before the polish)" in " ".join(c.value for c in at.caption)
+    assert gen.critic is not None and len(gen.critic) == 2  # the critic scores every molecule shown
+    assert "critic score" in _summary_rows(at, with_header=True)[0]
     at.button(key="gen.grid_open.1").click().run()  # the grid's 3D button opens molecule #2
     assert at.session_state["gen.pick"] == 1
 
