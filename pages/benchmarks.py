@@ -245,13 +245,30 @@ def _polisher(root: Path) -> None:
         st.info("No polisher model card yet (python benchmarks/polisher_card.py --log RUN/log.jsonl).")
 
 
+def _method_questions(root: Path) -> None:
+    """Measured answers to the method's open questions, and the old GPU ablation with its flaw named."""
+    answers = root / files.RESULTS / "method_questions.md"
+    if answers.exists():
+        st.markdown(demote_headings(answers.read_text(encoding="utf-8", errors="replace")))
+    else:
+        st.info("Not measured yet: python benchmarks/method_questions.py")
+    old = root / files.RESULTS / "ablation.md"
+    if old.exists():
+        st.markdown("**GeoRoPE ablation (GPU, 3 minutes per variant): measured under bf16 before the Nyström "
+                    "features were kept in fp32, so its Nyström variants trained on garbled kernel features; every "
+                    "variant sits near 1% molecule stability. It answers nothing yet; an fp32 ablation at equal "
+                    "tokens is open.**")
+        st.markdown(demote_headings(old.read_text(encoding="utf-8", errors="replace")))
+
+
 def render(root: Path = ROOT) -> None:
     """Model card and benchmark charts from the files under ``root`` (the repository by default)."""
     root = Path(root)
     st.title("Model & benchmarks")
-    tab_card, tab_polish, tab_drug, tab_frontier, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve = st.tabs(
-        ["Model card (QM9)", "Polisher & critic", "Drug-like (MOSES)", "Sampler frontier", "Quality vs CFG",
-         "Plausibility", "Distributions", "Speed", "Learning curve"])
+    (tab_card, tab_polish, tab_drug, tab_frontier, tab_quality, tab_plaus, tab_dist, tab_speed, tab_curve,
+     tab_method) = st.tabs(["Model card (QM9)", "Polisher & critic", "Drug-like (MOSES)", "Sampler frontier",
+                            "Quality vs CFG", "Plausibility", "Distributions", "Speed", "Learning curve",
+                            "Method questions"])
     with tab_card:
         if (root / MODEL_CARD).exists():
             st.markdown(demote_headings((root / MODEL_CARD).read_text(encoding="utf-8", errors="replace")))
@@ -259,6 +276,8 @@ def render(root: Path = ROOT) -> None:
             st.info("No model card yet (assets/MODEL_CARD.md); it is written with the trained checkpoint.")
     with tab_polish:
         _polisher(root)
+    with tab_method:
+        _method_questions(root)
     with tab_drug:
         _drug_like(root)
     with tab_frontier:
