@@ -288,6 +288,7 @@ def _split_by_part(parts: list[Part], steps_out: list[Step], n_prefix: torch.Ten
 
 
 def draw_molecules(settings: SampleSettings, trajectories: list[Trajectory]) -> list[Molecule]:
+    """The molecules of ``trajectories`` in order, titled ``sample k seed s``."""
     return [tokens_to_molecule(tr.types, tr.coords, f"sample {k} seed {settings.seed}", tr.elements)
             for k, tr in enumerate(trajectories)]
 
@@ -306,13 +307,10 @@ def to_result(settings: SampleSettings, trajectories: list[Trajectory], polisher
     best of draws j·k … j·k + k − 1 by ``settings.rank``: a score of the model's own likelihoods
     (the kept draws are then polished), or ``critic`` (every draw is polished, the critic picks).
     With ``settings.polish`` and a ``polisher`` the molecules are polished (``sampling.polish``)."""
-    drawn = len(trajectories)
-    k = settings.oversample
-    use_polisher = polisher is not None and (settings.polish or settings.rank == "critic")
-    if polisher is not None and tuple(polisher.cfg.elements) != tuple(trajectories[0].elements if trajectories else ()):
-        if trajectories:
-            raise ValueError(f"the polisher's vocabulary ({' '.join(polisher.cfg.elements)}) is not the model's "
-                             f"({' '.join(trajectories[0].elements)})")
+    drawn, k = len(trajectories), settings.oversample
+    if polisher is not None and trajectories and tuple(polisher.cfg.elements) != tuple(trajectories[0].elements):
+        raise ValueError(f"the polisher's vocabulary ({' '.join(polisher.cfg.elements)}) is not the model's "
+                         f"({' '.join(trajectories[0].elements)})")
     if k > 1 and settings.rank == "critic":
         if polisher is None:
             raise ValueError("the critic ranks polished draws: it needs a polisher")
@@ -320,15 +318,15 @@ def to_result(settings: SampleSettings, trajectories: list[Trajectory], polisher
         scores = critic_scores(polisher, final)
         keep = best_by_critic(scores, k)
         trajectories = [replace(trajectories[i], critic=float(scores[i])) for i in keep]
-        raw, final = [raw[i] for i in keep], [final[i] for i in keep]
+        named = draw_molecules(settings, trajectories)  # titles count kept molecules, as in the other branch
+        raw = [Molecule(m.elements, raw[i].coords, m.title) for m, i in zip(named, keep, strict=True)]
+        final = [Molecule(m.elements, final[i].coords, m.title) for m, i in zip(named, keep, strict=True)]
     else:
         if k > 1:
             trajectories = best_of(trajectories, k, settings.rank)
-        if use_polisher and settings.polish:
-            raw, final, trajectories = _polished(polisher, settings, trajectories)
-        else:
-            final = draw_molecules(settings, trajectories)
-            return SampleResult(final, trajectories, settings, drawn)
+        if polisher is None or not settings.polish:
+            return SampleResult(draw_molecules(settings, trajectories), trajectories, settings, drawn)
+        raw, final, trajectories = _polished(polisher, settings, trajectories)
     if not settings.polish:  # the critic chose among polished draws; the molecules stay as placed
         return SampleResult(raw, trajectories, settings, drawn)
     return SampleResult(final, trajectories, settings, drawn, raw)
