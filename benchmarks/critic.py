@@ -7,7 +7,8 @@
    k draws per kept molecule at a few pool temperatures, each draw polished, then the best of each
    k by the model's own likelihood score (``type_mean_probe``), by the critic, or by both, and
    acceptance sampling at a calibrated rate (keep draws whose critic score beats the rate's
-   quantile of the pool, in draw order). Every draw counts in the cost.
+   quantile of the pool, in draw order), and the critic on each group's m likeliest draws
+   (``shortlist`` = m: only those m are polished and judged). Every draw counts in the cost.
 
     python benchmarks/critic.py [--n 300] [--k 10] [--auc-n 1000]
 
@@ -94,6 +95,14 @@ def main() -> None:
             keep = [j + int(np.argmax(sc[j:j + k])) if name != "first draw" else j for j in range(0, len(draws), k)]
             rows.append({"pool": label, **metrics_row(f"best of {k} by {name}", [polished[i] for i in keep],
                                                       len(draws), test_lengths)})
+            print(rows[-1], flush=True)
+        for m in (2, 3, 5):  # the critic on each group's m likeliest draws (settings.shortlist = m)
+            keep = []
+            for j in range(0, len(draws), k):
+                top = j + np.argsort(-likelihood[j:j + k], kind="stable")[:m]
+                keep.append(int(top[np.argmax(critic[top])]))
+            rows.append({"pool": label, **metrics_row(f"critic on the {m} likeliest of {k}",
+                                                      [polished[i] for i in keep], len(draws), test_lengths)})
             print(rows[-1], flush=True)
         threshold = np.quantile(critic, 1 - 1 / k)  # acceptance at rate 1/k: the pool's top 1/k by the critic
         accepted = [polished[i] for i in np.flatnonzero(critic >= threshold)][: args.n]

@@ -187,3 +187,18 @@ def test_bad_input_to_the_polisher_commands_is_one_line(argv, message, tmp_path,
     argv = [str(tmp_path / "in.xyz") if a == "IN" else a for a in argv]
     proc = _cli(*argv, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_shortlist_polishes_and_judges_only_the_likeliest_draws(tiny_model, tiny_polisher):
+    s = mode_settings("best", n=2, seed=5, rank="critic", oversample=4, shortlist=2)
+    assert s.needs_probe  # the shortlist's likelihood score reads the probe
+    res = sample(tiny_model, s, polisher=tiny_polisher)
+    assert res.drawn == 8 and len(res.molecules) == 2 and res.polished
+    from inertialar.sampling.ranking import SCORES, SHORTLIST_RANK
+    from inertialar.sampling.sampler import sample_draws
+
+    draws = sample_draws(tiny_model, s)
+    for j, kept in enumerate(res.trajectories):
+        group = sorted(draws[4 * j: 4 * j + 4], key=SCORES[SHORTLIST_RANK], reverse=True)[:2]
+        assert any(np.array_equal(kept.types, g.types) and np.allclose(kept.coords, g.coords, equal_nan=True)
+                   for g in group)

@@ -33,6 +33,7 @@ from inertialar.sampling.trajectory import Trajectory
 
 _EPS = 1e-12
 PROBE_WEIGHT = 4.0
+SHORTLIST_RANK = "type_mean_probe"  # the likelihood score that narrows draws before the critic
 
 
 def _steps(tr: Trajectory) -> tuple[np.ndarray, np.ndarray]:
@@ -101,3 +102,16 @@ def best_of(trajectories: list[Trajectory], k: int, rank: str) -> list[Trajector
         raise ValueError(f"{len(trajectories)} draws do not split into groups of {k}")
     score = SCORES[rank]
     return [max(trajectories[j:j + k], key=score) for j in range(0, len(trajectories), k)]
+
+
+def shortlist(trajectories: list[Trajectory], k: int, m: int, rank: str) -> list[Trajectory]:
+    """Draws in groups of k → each group's m best by ``rank`` (best first), as groups of m."""
+    if len(trajectories) % k:
+        raise ValueError(f"{len(trajectories)} draws do not split into groups of {k}")
+    score = SCORES[rank]
+    out: list[Trajectory] = []
+    for j in range(0, len(trajectories), k):
+        group = trajectories[j:j + k]
+        order = sorted(range(k), key=lambda i: -score(group[i]))
+        out += [group[i] for i in order[:m]]
+    return out

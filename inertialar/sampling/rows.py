@@ -17,7 +17,6 @@ import torch
 from inertialar.data.tokenizer import molecule_to_tokens
 from inertialar.nn.diffusion import Guide
 from inertialar.nn.model import ABSENT, PRESENT, InertialAR
-from inertialar.sampling.ranking import needs_probe
 from inertialar.sampling.settings import Part, SampleSettings
 
 
@@ -110,7 +109,7 @@ class BatchRows:
         redraws = max(p.settings.redraws for p in parts)
         coord_draws = max(p.settings.coord_draws for p in parts)
         churn_steps = steps if any(p.settings.churn > 0 for p in parts) else 0
-        probe = coord_draws > 1 or any(p.settings.oversample > 1 and needs_probe(p.settings.rank) for p in parts)
+        probe = coord_draws > 1 or any(p.settings.needs_probe for p in parts)
         groups, n_pre, pre_t, pre_c, noises = [], [], [], [], []
         for p in parts:
             s = p.settings

@@ -59,7 +59,7 @@ from inertialar.nn.model import InertialAR
 from inertialar.nn.polisher import Polisher
 from inertialar.sampling.critic import best_by_critic, critic_scores
 from inertialar.sampling.polish import polish
-from inertialar.sampling.ranking import best_of
+from inertialar.sampling.ranking import SHORTLIST_RANK, best_of, shortlist
 from inertialar.sampling.rows import BatchRows
 from inertialar.sampling.settings import Part, SampleSettings
 from inertialar.sampling.trajectory import Trajectory
@@ -305,7 +305,8 @@ def _polished(polisher: Polisher, settings: SampleSettings, trajectories: list[T
 def to_result(settings: SampleSettings, trajectories: list[Trajectory], polisher: Polisher | None = None) -> SampleResult:
     """Molecules from a request's draws (in row order). With ``oversample`` = k, molecule j is the
     best of draws j·k … j·k + k − 1 by ``settings.rank``: a score of the model's own likelihoods
-    (the kept draws are then polished), or ``critic`` (every draw is polished, the critic picks).
+    (the kept draws are then polished), or ``critic`` (the draws are polished and the critic picks;
+    with ``shortlist`` = m only each group's m best draws by ``type_mean_probe`` are polished and judged).
     With ``settings.polish`` and a ``polisher`` the molecules are polished (``sampling.polish``)."""
     drawn, k = len(trajectories), settings.oversample
     if polisher is not None and trajectories and tuple(polisher.cfg.elements) != tuple(trajectories[0].elements):
@@ -314,6 +315,9 @@ def to_result(settings: SampleSettings, trajectories: list[Trajectory], polisher
     if k > 1 and settings.rank == "critic":
         if polisher is None:
             raise ValueError("the critic ranks polished draws: it needs a polisher")
+        if 0 < settings.shortlist < k:  # the model's own likelihood narrows each group first
+            trajectories = shortlist(trajectories, k, settings.shortlist, SHORTLIST_RANK)
+            k = settings.shortlist
         raw, final, trajectories = _polished(polisher, settings, trajectories)
         scores = critic_scores(polisher, final)
         keep = best_by_critic(scores, k)

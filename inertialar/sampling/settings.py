@@ -14,7 +14,7 @@ from inertialar.chem.groups import check_group_names
 from inertialar.chem.molecule import Molecule
 from inertialar.nn.model import ModelConfig
 from inertialar.sampling.polish import POLISH_SIGMA, POLISH_STEPS
-from inertialar.sampling.ranking import SCORES
+from inertialar.sampling.ranking import SCORES, SHORTLIST_RANK, needs_probe
 
 RANKS = (*SCORES, "critic")  # "critic": the polisher's denoising error on the polished draws (sampling.critic)
 
@@ -42,6 +42,7 @@ class SampleSettings:
     redraws: int = 0  # geometric-sanity redraws per atom (0: off)
     oversample: int = 1  # draws per kept molecule (1: no selection)
     rank: str = "type_mean_probe"  # selection score when oversample > 1: RANKS (ranking.SCORES, or the critic)
+    shortlist: int = 0  # with rank "critic": polish and judge only each group's top draws by type_mean_probe (0: all)
     polish: bool = True  # polish finished molecules with the learned polisher, where one is given (sampling.polish)
     polish_sigma: float = POLISH_SIGMA  # Å, σ₀ of the polish
     polish_steps: int = POLISH_STEPS
@@ -50,6 +51,12 @@ class SampleSettings:
     device: str = "cpu"
     record_denoising: bool = False
     prefix: Molecule | None = None  # canonical atoms to start from (kept as given)
+
+    @property
+    def needs_probe(self) -> bool:
+        """Whether selection reads the denoiser probe (the sampler then measures it on every atom)."""
+        by_critic = self.rank == "critic" and self.shortlist > 0
+        return self.oversample > 1 and (needs_probe(SHORTLIST_RANK if by_critic else self.rank))
 
     @property
     def draws(self) -> int:
@@ -90,6 +97,8 @@ class SampleSettings:
             raise ValueError(f"oversample must be 1..100, got {self.oversample}")
         if self.rank not in RANKS:
             raise ValueError(f"unknown ranking score {self.rank!r}; choose from {', '.join(RANKS)}")
+        if not 0 <= self.shortlist <= 100:
+            raise ValueError(f"shortlist must be 0..100, got {self.shortlist}")
         if not (np.isfinite(self.polish_sigma) and 0 < self.polish_sigma <= 2.0):
             raise ValueError(f"polish sigma must be in (0, 2] Å, got {self.polish_sigma}")
         if not 1 <= self.polish_steps <= 100:
