@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rank", choices=list(RANKS), default=None,
                    help="selection score for --oversample: the model's own likelihoods, or critic (the polisher's "
                         "denoising error on the polished draws)")
+    s.add_argument("--shortlist", type=int, default=None,
+                   help="with --rank critic: polish and judge only each group's m likeliest draws (0: all)")
     s.add_argument("--no-polish", action="store_true", help="skip the learned polisher (raw never polishes)")
     s.add_argument("--polisher", default=None, help="polisher checkpoint (default: the shipped one for the model's dataset)")
     s.add_argument("--polish-sigma", type=positive_float, default=None, help="σ₀ of the polish (Å)")

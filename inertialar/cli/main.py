@@ -241,6 +241,7 @@ def cmd_sample(args) -> int:
                              top_p=args.top_p, coord_temperature=args.coord_temperature, churn=args.churn,
                              churn_temperature=args.churn_temperature, sigma_max=args.sigma_max, steps=args.steps,
                              coord_draws=args.coord_draws, redraws=args.redraws, oversample=args.oversample, rank=args.rank,
+                             shortlist=args.shortlist,
                              batch_size=args.batch_size, device=args.device, polish=False if args.no_polish else None,
                              polish_sigma=args.polish_sigma, polish_steps=args.polish_steps)
     refine_settings = RefineSettings(method=args.refine, max_steps=args.refine_steps, max_seconds=args.refine_seconds)
