@@ -71,6 +71,7 @@ def describe_settings(s: SampleSettings) -> str:
     if s.redraws:
         parts.append(f"{s.redraws} redraws")
     if s.oversample > 1:
-        parts.append(f"best of {s.oversample} by {s.rank}")
+        narrowed = f" among the {s.shortlist} likeliest" if s.rank == "critic" and 0 < s.shortlist < s.oversample else ""
+        parts.append(f"best of {s.oversample} by {s.rank}{narrowed}")
     parts.append(f"polish σ₀ {s.polish_sigma:g} Å × {s.polish_steps} steps" if s.polish else "no polish")
     return ", ".join(parts)
