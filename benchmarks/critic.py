@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from pathlib import Path
 
 import numpy as np
 
@@ -116,7 +117,7 @@ def main() -> None:
         w.writeheader()
         w.writerows(rows)
     lines = ["# The critic: data vs samples, and the selection rule of `best`", "",
-             f"Polisher `{args.polisher}` ({meta.get('epochs', 0):.1f} epochs). Command: `python benchmarks/critic.py "
+             f"Polisher `{Path(args.polisher).name}` ({meta.get('epochs', 0):.1f} epochs). Command: `python benchmarks/critic.py "
              f"--n {args.n} --k {args.k} --auc-n {args.auc_n}` (2-core CPU).", "", "| ROC AUC of the critic score | |",
              "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in aucs.items()] + [
              "", f"Selection on seed-7 pools ({args.n} kept, {args.k} draws each, every draw polished):", "",

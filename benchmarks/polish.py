@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -83,7 +84,8 @@ def main() -> None:
         w.writeheader()
         w.writerows(rows)
     lines = ["# Polish: σ₀ and steps on a validation pool, then real molecules\n",
-             f"Polisher `{args.polisher}` ({meta.get('parameters', '?')} parameters, {meta.get('epochs', 0):.1f} epochs, "
+             f"Polisher `{Path(args.polisher).name}` ({meta.get('parameters', '?')} parameters, "
+             f"{meta.get('epochs', 0):.1f} epochs, "
              f"{meta.get('wall_minutes', 0):.0f} min on the CPU). Command: `python benchmarks/polish.py --n {args.n} "
              f"--real {args.real}` (2-core CPU). RMSD and connectivity: against the unpolished pool, or against the "
              "clean geometry for the noisy test molecules.\n",

@@ -17,7 +17,7 @@ from inertialar.nn.checkpoint import CheckpointError, load_polisher, save_polish
 from inertialar.nn.polisher import Polisher, PolisherConfig
 from inertialar.sampling.critic import best_by_critic, critic_scores
 from inertialar.sampling.modes import mode_settings
-from inertialar.sampling.polish import polish, schedule
+from inertialar.sampling.polish import POLISH_STEPS, polish, schedule
 from inertialar.sampling.sampler import sample
 from inertialar.training.polisher import PolisherTrainConfig, train_polisher, validation_loss
 
@@ -82,7 +82,7 @@ def test_polish_keeps_elements_order_and_centroid_and_is_deterministic(tiny_poli
         assert got.elements == src.elements and got.title == src.title
         np.testing.assert_allclose(got.coords.mean(0), src.coords.mean(0), atol=1e-4)
         np.testing.assert_array_equal(got.coords, again.coords)
-        assert path.shape == (7, len(src), 3)
+        assert path.shape == (POLISH_STEPS + 1, len(src), 3)
         np.testing.assert_allclose(path[0], src.coords, atol=1e-5)
         np.testing.assert_allclose(path[-1], got.coords, atol=1e-5)
 

@@ -3,11 +3,15 @@
 * ``raw``: the model's own distribution: every temperature 1, full nucleus, deterministic Heun
   from the model's σ_max, no redraws, no selection. What a researcher inspects.
 * ``fast`` (the default): the best sampler without oversampling: type temperature 0.5 with a
-  0.9 nucleus, start-noise temperature 0.2, 12 Heun steps (12 ≈ 18 in quality, 1.5× faster).
+  0.9 nucleus, start-noise temperature 0.2, 12 Heun steps (12 ≈ 18 in quality, 1.5× faster),
+  then the learned polisher (σ₀ 0.2 Å, 3 Heun steps; ``sampling.polish``) where one is given.
   These are ``SampleSettings``' own defaults, so the preset is empty: one home for them.
 * ``best``: everything that helped: start-noise temperature 0.3 (more diverse than 0.2: on
-  1,000 molecules 0.25 kept only 71% unique), 10 Heun steps, and the best of 10 draws by
-  ``type_mean_probe`` (``inertialar.sampling.ranking``); all 10 draws are sampled and count in the cost.
+  1,000 molecules 0.25 kept only 71% unique), 10 Heun steps, 10 draws per molecule; each group's
+  3 likeliest by ``type_mean_probe`` (``inertialar.sampling.ranking``) are polished and the
+  critic (``sampling.critic``) keeps one (``benchmarks/results/critic.md``: on seed-7 pools the
+  critic over the 3 likeliest kept the stability of the critic over all 10 at a third of the
+  polish cost); all 10 draws are sampled and count in the cost.
 
 The presets were chosen on pools of 2,000–3,000 draws with seed 7; what did not help (EDM
 churn, σ_max 80, more steps, per-atom coordinate candidates, geometric redraws) stays in the
@@ -40,9 +44,9 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          dict(temperature=1.0, top_p=1.0, coord_temperature=1.0, churn=0.0, churn_temperature=1.0,
               sigma_max=None, steps=18, coord_draws=1, redraws=0, oversample=1, polish=False)),
     Mode("fast", "the best sampler without oversampling (the default)", {}),  # SampleSettings' defaults
-    Mode("best", "best of 10 draws by the model's own type and coordinate likelihoods",
+    Mode("best", "best of 10 draws: the 3 likeliest by the model's own likelihoods, polished, judged by the critic",
          dict(temperature=0.7, top_p=1.0, coord_temperature=0.3, churn=0.0, churn_temperature=1.0,
-              sigma_max=None, steps=10, coord_draws=1, redraws=0, oversample=10, rank="type_mean_probe")),
+              sigma_max=None, steps=10, coord_draws=1, redraws=0, oversample=10, rank="critic", shortlist=3)),
 )}
 DEFAULT_MODE = "fast"
 
