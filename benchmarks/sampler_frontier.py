@@ -165,6 +165,7 @@ STAGES: list[tuple[str, str, dict]] = [  # (label, base mode, changed settings):
     ("stage: raw + polish", "raw", dict(polish=True)),
     ("stage: best by likelihood (no critic) + polish", "best", dict(rank="type_mean_probe", polish=True)),
     ("stage: best by critic, unpolished output", "best", dict(rank="critic", polish=False)),
+    ("stage: best, start-noise T 0.5, critic on the 5 likeliest", "best", dict(coord_temperature=0.5, shortlist=5)),
 ]
 
 
