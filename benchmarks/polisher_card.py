@@ -89,7 +89,9 @@ def main() -> None:
              f"--width {cfg.width} --layers {cfg.layers} --batch-atoms {tc.get('batch_atoms')} --lr {tc.get('lr'):g}` "
              f"on the 2-core CPU (no GPU): {meta.get('epochs', 0):.2f} epochs, {meta.get('steps', 0):,} steps, "
              f"{meta.get('wall_minutes', 0):.0f} minutes of wall time (cosine over wall time, EMA 0.999, AdamW). "
-             f"Split hash `{meta.get('split_hash')}`.", "",
+             f"Split hash `{meta.get('split_hash')}`."
+             + ("" if meta.get("final") else f" The run was stopped before its {tc.get('schedule_minutes', 0):g}-minute "
+                f"schedule ended; this is the EMA checkpoint it wrote at minute {meta.get('wall_minutes', 0):.0f}."), "",
              "Validation loss on 1,000 fixed validation molecules with fixed noise "
              f"(`assets/polisher_{name}_curve.csv`, plot `benchmarks/results/plots/polisher_{name}_curve.png`):", "",
              "| epoch | minutes | " + " | ".join(f"σ {s:g} Å" for s in EVAL_SIGMAS) + " |",
