@@ -89,7 +89,7 @@ def main() -> None:
     runs = [("raw mode", "raw", {}), ("fast mode, no polish", "fast", {"polish": False}), ("fast mode", "fast", {}),
             ("best mode", "best", {})]
     if polisher is not None:
-        runs.insert(3, ("best by likelihood, no critic, polished", "best", {"rank": "type_mean_probe"}))
+        runs.insert(3, ("best by likelihood, no critic", "best", {"rank": "type_mean_probe"}))
     for label, mode, changed in runs:
         t0 = time.perf_counter()
         res = sample(model, mode_settings(mode, n=args.n, seed=123, **changed), polisher=polisher)
