@@ -384,6 +384,6 @@ def test_every_page_works_on_the_drug_like_checkpoint(browser, moses_server):
     pg.get_by_role("heading", name="Model & benchmarks", level=1).wait_for()
     _wait_idle(pg)
     pg.get_by_role("tab", name="Drug-like (MOSES)").click()
-    pg.get_by_text("MOSES test subset, own MMFF94 conformers (reference)", exact=False).first.wait_for()
+    pg.get_by_text("MOSES test subset, own MMFF94 conformers (reference)", exact=False).filter(visible=True).first.wait_for()
     assert pg.locator("[data-testid=stException]").count() == 0
     pg.context.close()

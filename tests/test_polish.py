@@ -122,8 +122,8 @@ def test_best_of_k_by_the_critic_counts_every_draw(tiny_model, tiny_polisher):
     res = sample(tiny_model, s, polisher=tiny_polisher)
     assert res.drawn == 6 and len(res.molecules) == 2 and res.polished
     assert all(np.isfinite(tr.critic) for tr in res.trajectories)
-    with pytest.raises(ValueError, match="needs a polisher"):
-        sample(tiny_model, s)
+    alone = sample(tiny_model, s)  # no polisher, no critic: the model's own likelihood chooses, and says so
+    assert alone.settings.rank == "type_mean_probe" and not alone.polished and alone.drawn == 6
 
 
 def test_polisher_checkpoint_round_trip_and_refusals(tiny_polisher, tmp_path):

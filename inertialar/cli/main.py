@@ -205,15 +205,13 @@ def progress_bar(total: int, desc: str, unit: str, quiet: bool = False):
                 bar_format=None if tty else "{desc}: {percentage:3.0f}% ({n_fmt}/{total_fmt} {unit}, {elapsed})\n")
 
 
-def polisher_for(args, model_cfg, needed: bool):
+def polisher_for(args, model_cfg):
     """The polisher: ``--polisher`` if given (must load), else the shipped one for the model's
-    dataset if it exists; None (with a note) where there is none and it is only wanted."""
+    dataset if it exists; None where there is none (no polish; ``best`` then chooses by likelihood)."""
     from inertialar.nn.checkpoint import DEFAULT_POLISHERS, load_polisher
 
     path = args.polisher or DEFAULT_POLISHERS.get(model_cfg.dataset)
     if args.polisher is None and (path is None or not Path(path).exists()):
-        if needed:
-            raise UsageError(f"no polisher for the {model_cfg.dataset} dataset; give one with --polisher")
         return None
     polisher, _ = load_polisher(path)
     if tuple(polisher.cfg.elements) != tuple(model_cfg.elements):
@@ -256,7 +254,7 @@ def cmd_sample(args) -> int:
         settings = prefixed(args, settings, model.cfg)
     settings.check(model.cfg)
     critic = settings.oversample > 1 and settings.rank == "critic"
-    polisher = polisher_for(args, model.cfg, needed=critic) if (settings.polish or critic) else None
+    polisher = polisher_for(args, model.cfg) if (settings.polish or critic) else None
     with progress_bar(settings.draws, "sampling", "molecules", args.quiet) as bar:
         result = sample(model, settings, lambda frac: bar.update(round(frac * settings.draws) - bar.n), polisher)
     stage = "polished" if result.polished else "raw"
@@ -267,7 +265,8 @@ def cmd_sample(args) -> int:
         raw = result.raw_molecules if result.polished else result.molecules
         raw_out = Path(args.raw_out)
         write_text(raw_out, records_text(raw, stage_properties(len(raw), "raw"), raw_out.suffix.lower()[1:]))
-    drawn = f" (best of {settings.oversample} draws each, {result.drawn} drawn)" if settings.oversample > 1 else ""
+    drawn = (f" (best of {settings.oversample} draws each by {result.settings.rank}, {result.drawn} drawn)"
+             if settings.oversample > 1 else "")
     polish_note = "polished" if result.polished else ("not polished: no polisher for this dataset" if settings.polish
                                                       else "not polished")
     print(f"wrote {len(molecules)} molecules to {out}; mode {settings.mode}{drawn}; {polish_note}", file=sys.stderr)

@@ -307,14 +307,16 @@ def to_result(settings: SampleSettings, trajectories: list[Trajectory], polisher
     best of draws j·k … j·k + k − 1 by ``settings.rank``: a score of the model's own likelihoods
     (the kept draws are then polished), or ``critic`` (the draws are polished and the critic picks;
     with ``shortlist`` = m only each group's m best draws by ``type_mean_probe`` are polished and judged).
+    Without a polisher the critic cannot judge: ``type_mean_probe`` chooses, and the result's
+    settings say so.
     With ``settings.polish`` and a ``polisher`` the molecules are polished (``sampling.polish``)."""
     drawn, k = len(trajectories), settings.oversample
     if polisher is not None and trajectories and tuple(polisher.cfg.elements) != tuple(trajectories[0].elements):
         raise ValueError(f"the polisher's vocabulary ({' '.join(polisher.cfg.elements)}) is not the model's "
                          f"({' '.join(trajectories[0].elements)})")
+    if k > 1 and settings.rank == "critic" and polisher is None:  # no polisher for this model: no critic either
+        settings = replace(settings, rank=SHORTLIST_RANK)  # the model's own likelihood chooses (the result says so)
     if k > 1 and settings.rank == "critic":
-        if polisher is None:
-            raise ValueError("the critic ranks polished draws: it needs a polisher")
         if 0 < settings.shortlist < k:  # the model's own likelihood narrows each group first
             trajectories = shortlist(trajectories, k, settings.shortlist, SHORTLIST_RANK)
             k = settings.shortlist
