@@ -26,9 +26,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from inertialar.chem.frames import canonicalize, tokens_changed
+from inertialar.chem.frames import tokens_changed
 from inertialar.chem.metrics import stability
 from inertialar.chem.molecule import Molecule
+from inertialar.data.fragility import fragile, matched_control, noisy_tokens
 from inertialar.data.specs import QM9
 from inertialar.data.tokenset import TokenSet, assemble, load_split, process_molecule
 from inertialar.files import results_dir
@@ -39,34 +40,7 @@ from inertialar.sampling.settings import Part
 from inertialar.training.evaluation import validation_loss
 
 NOISE = (0.0, 0.005, 0.01, 0.02, 0.05)  # Å
-MARGIN = 0.01  # Å
 COMPLETIONS = 4
-
-
-def fragile(ts: TokenSet) -> tuple[np.ndarray, dict[str, int]]:
-    """Indices of test molecules with a near-degenerate, exactly symmetric or small-margin frame."""
-    kinds = {"near-degenerate inertia": 0, "exact symmetry": 0, f"margin < {MARGIN} Å": 0}
-    out = []
-    for k in range(len(ts)):
-        frame = canonicalize(ts.molecule(k)).frame
-        flags = (bool(min(frame.gaps) < 1e-2), frame.n_equivalent > 1 or not np.isfinite(frame.margin),
-                 bool(np.isfinite(frame.margin) and frame.margin < MARGIN))
-        for name, flag in zip(kinds, flags, strict=True):
-            kinds[name] += flag
-        if any(flags):
-            out.append(k)
-    return np.array(out), kinds
-
-
-def matched_control(ts: TokenSet, subset: np.ndarray, seed: int) -> np.ndarray:
-    """As many molecules outside ``subset``, each with the atom count of one subset molecule."""
-    rng = np.random.default_rng(seed)
-    lengths, taken = ts.lengths, set(subset.tolist())
-    pool: dict[int, list[int]] = {}
-    for k in rng.permutation(len(ts)):
-        if int(k) not in taken:
-            pool.setdefault(int(lengths[k]), []).append(int(k))
-    return np.array([pool[int(lengths[k])].pop() for k in subset])
 
 
 def per_molecule_losses(model, ts: TokenSet, idx: np.ndarray) -> np.ndarray:
@@ -115,12 +89,12 @@ def frame_noise(model, ts: TokenSet, n: int) -> list[dict]:
         rng = np.random.default_rng(7)
         before, after, changed = [], [], 0
         for k in range(n):
-            types, coords, smiles, groups = clean[k]
+            types, coords = clean[k][:2]
             ref = Molecule(tuple(QM9.elements[t] for t in types), coords)
             noise = rng.normal(0.0, sigma, coords.shape)
-            res = process_molecule(Molecule(ref.elements, coords + noise), smiles or str(ts.smiles[k]), QM9)
+            res = noisy_tokens(clean[k], noise, str(ts.smiles[k]), QM9, before=True)
             before.append(res)
-            after.append((types, (coords + noise).astype(np.float32), smiles, groups))
+            after.append(noisy_tokens(clean[k], noise, str(ts.smiles[k]), QM9, before=False))
             changed += tokens_changed(ref, Molecule(tuple(QM9.elements[t] for t in res[0]), res[1]), sigma)
         for way, results in (("before canonicalization (frame may change)", before),
                              ("after canonicalization (frame fixed)", after)):
@@ -141,7 +115,7 @@ def main() -> None:
     polisher = load_polisher(DEFAULT_POLISHERS["qm9"])[0] if DEFAULT_POLISHERS["qm9"].exists() else None
     ts = load_split("test", "qm9")
     subset, kinds = fragile(ts)
-    control = matched_control(ts, subset, args.control_seed)
+    control = matched_control(ts.lengths, subset, args.control_seed)
     print(f"fragile frames: {len(subset)} of {len(ts)} ({kinds})", flush=True)
     loss_s, loss_c = per_molecule_losses(model, ts, subset), per_molecule_losses(model, ts, control)
     comp_s, comp_c = completions(model, polisher, ts, subset), completions(model, polisher, ts, control)

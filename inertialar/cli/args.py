@@ -143,9 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=positive_int, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
-    s.add_argument("--checkpoint", default=None, help="default: the shipped assets/inertialar_qm9.pt")
-    s.add_argument("--mode", choices=list(MODES), default=DEFAULT_MODE,
-                   help="quality preset: " + "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
+    s.add_argument("--checkpoint", default=None, help="default: the shipped assets/inertialar_qm9.pt "
+                   "(an equivariant-peer checkpoint runs the peer)")
+    s.add_argument("--model", choices=["inertialar", "peer"], default="inertialar",
+                   help="peer: the EDM-style equivariant peer (default checkpoint assets/peer_qm9.pt; unconditional)")
+    s.add_argument("--mode", choices=list(MODES), default=None,
+                   help=f"quality preset (default {DEFAULT_MODE}): " + "; ".join(f"{m.name}: {m.summary}" for m in MODES.values())
                         + ". The flags below override the mode's values.")
     s.add_argument("--group", action="append", default=[], help="require a functional group (repeatable)")
     s.add_argument("--no-group", action="append", default=[], help="forbid a functional group (repeatable)")
@@ -158,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--churn-temperature", type=finite, default=None,
                    help="scales the noise injected at every stochastic step (S_noise)")
     s.add_argument("--sigma-max", type=finite, default=None, help="start of the noise schedule (Å)")
-    s.add_argument("--steps", type=positive_int, default=None, help="Heun steps per atom")
+    s.add_argument("--steps", type=positive_int, default=None, help="Heun steps per atom (the peer: per molecule)")
     s.add_argument("--coord-draws", type=positive_int, default=None,
                    help="coordinate candidates per atom; the denoiser's probe keeps the most typical")
     s.add_argument("--redraws", type=int, default=None,

@@ -224,8 +224,9 @@ def cmd_sample(args) -> int:
     from inertialar.chem.molecule import write_text
     from inertialar.chem.output import records_text, refine_records, stage_properties
     from inertialar.chem.refine import RefineSettings, summarize, summary_line
+    from inertialar.cli.peer import sample_with_peer, wants_peer
     from inertialar.nn.checkpoint import load_checkpoint
-    from inertialar.sampling.modes import mode_settings
+    from inertialar.sampling.modes import DEFAULT_MODE, mode_settings
     from inertialar.sampling.sampler import sample
 
     out = Path(args.out)
@@ -234,7 +235,9 @@ def cmd_sample(args) -> int:
             raise UsageError(f"--out and --raw-out must end in .xyz or .sdf, got {path.name!r}")
         if not path.parent.exists():
             raise UsageError(f"output folder {path.parent} does not exist")
-    settings = mode_settings(args.mode, n=args.n, seed=args.seed, present=tuple(args.group),
+    if wants_peer(args):
+        return sample_with_peer(args, out)
+    settings = mode_settings(args.mode or DEFAULT_MODE, n=args.n, seed=args.seed, present=tuple(args.group),
                              absent=tuple(args.no_group), cfg_scale=args.cfg_scale, temperature=args.temperature,
                              top_p=args.top_p, coord_temperature=args.coord_temperature, churn=args.churn,
                              churn_temperature=args.churn_temperature, sigma_max=args.sigma_max, steps=args.steps,

@@ -21,6 +21,7 @@ import torch
 from inertialar.chem.molecule import PERIODIC_TABLE
 from inertialar.files import ASSETS, atomic_path
 from inertialar.nn.model import InertialAR, ModelConfig
+from inertialar.nn.peer import Peer, PeerConfig
 from inertialar.nn.polisher import Polisher, PolisherConfig
 
 FORMAT = "inertialar-checkpoint"
@@ -29,6 +30,8 @@ DEFAULT_CHECKPOINT = ASSETS / "inertialar_qm9.pt"
 MOSES_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("inertialar_moses.pt")  # drug-like (MOSES, MMFF94 conformers)
 POLISHER_FORMAT = "inertialar-polisher"
 DEFAULT_POLISHERS = {"qm9": ASSETS / "polisher_qm9.pt", "moses": ASSETS / "polisher_moses.pt"}
+PEER_FORMAT = "inertialar-equivariant-peer"
+PEER_CHECKPOINT = ASSETS / "peer_qm9.pt"  # the EDM-style equivariant peer (method questions)
 
 
 class CheckpointError(ValueError):
@@ -164,22 +167,22 @@ def load_checkpoint(path: str | Path | bytes | None = None, device: str = "cpu")
     return model.eval(), dict(payload["meta"]) if "meta" in payload else {}
 
 
-# Bounds on a loaded polisher config (a foreign file must not make the loader allocate absurd sizes).
+# Bounds on a loaded polisher or peer config (a foreign file must not make the loader allocate absurd sizes).
 _POLISHER_LIMITS = {"width": 4096, "layers": 64, "rbf": 512}
 
 
-def save_polisher(path: str | Path, model: Polisher, meta: dict) -> None:
-    """Write a polisher's weights (fp32), config and training record atomically."""
+def save_polisher(path: str | Path, model: Polisher | Peer, meta: dict) -> None:
+    """Write a polisher's (or the peer's: the same EGNN family) weights (fp32), config and training
+    record atomically."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    _write(path, POLISHER_FORMAT, model.cfg.to_dict(), state, meta)
+    _write(path, PEER_FORMAT if isinstance(model, Peer) else POLISHER_FORMAT, model.cfg.to_dict(), state, meta)
 
 
-def load_polisher(path: str | Path) -> tuple[Polisher, dict]:
-    """A polisher (float32, eval mode, CPU) and its metadata; every failure is a one-line CheckpointError."""
-    path = Path(path)
-    payload = _read(path, POLISHER_FORMAT, "InertialAR polisher")
+def _load_egnn(path: Path, fmt: str, what: str, config_type, network):
+    """A polisher or peer (float32, eval mode, CPU) and its metadata; every failure one line."""
+    payload = _read(path, fmt, what)
     try:
-        cfg = PolisherConfig.from_dict(payload["config"])
+        cfg = config_type.from_dict(payload["config"])
         for key, limit in _POLISHER_LIMITS.items():
             value = getattr(cfg, key)
             if not isinstance(value, int) or not 1 <= value <= limit:
@@ -187,8 +190,30 @@ def load_polisher(path: str | Path) -> tuple[Polisher, dict]:
         unknown = [e for e in cfg.elements if e not in PERIODIC_TABLE[1:]]
         if unknown:
             raise ValueError(f"unknown element {unknown[0]!r} in its vocabulary")
-        model = Polisher(cfg)
+        model = network(cfg)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()})
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
-        raise CheckpointError(f"{path} does not match this polisher code ({_first_line(err)})") from None
+        raise CheckpointError(f"{path} does not match this {what.split()[-1]} code ({_first_line(err)})") from None
     return model.eval(), dict(payload["meta"])
+
+
+def load_polisher(path: str | Path) -> tuple[Polisher, dict]:
+    """A polisher (float32, eval mode, CPU) and its metadata; every failure is a one-line CheckpointError."""
+    return _load_egnn(Path(path), POLISHER_FORMAT, "InertialAR polisher", PolisherConfig, Polisher)
+
+
+def load_peer(path: str | Path = PEER_CHECKPOINT) -> tuple[Peer, dict]:
+    """The equivariant peer (float32, eval mode, CPU) and its metadata; every failure one line."""
+    peer, meta = _load_egnn(Path(path), PEER_FORMAT, "equivariant peer", PeerConfig, Peer)
+    if not peer.cfg.atom_counts or sum(peer.cfg.atom_counts) <= 0:
+        raise CheckpointError(f"{path} has no atom-count distribution")
+    return peer, meta
+
+
+def is_peer(path: str | Path) -> bool:
+    """Whether ``path`` is an equivariant-peer checkpoint (read with weights_only; False if unreadable)."""
+    try:
+        _read(Path(path), PEER_FORMAT, "equivariant peer")
+    except CheckpointError:
+        return False
+    return True

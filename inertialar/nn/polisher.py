@@ -114,6 +114,8 @@ class RBF(nn.Module):
 class Polisher(nn.Module):
     """D(x; σ) for padded molecules: types (B, N) long, x (B, N, 3) Å, mask (B, N) bool, σ (B,) Å."""
 
+    EVAL_SIGMAS = (0.02, 0.1, 0.3)  # Å, the fixed noise levels of its validation loss
+
     def __init__(self, cfg: PolisherConfig):
         super().__init__()
         self.cfg = cfg
@@ -144,17 +146,21 @@ class Polisher(nn.Module):
         d = c_skip[:, None, None] * x + c_out[:, None, None] * out
         return (d + c) * fm[..., None]
 
-    def loss(self, types: torch.Tensor, x: torch.Tensor, mask: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-        """EDM-weighted denoising loss (scalar) of clean molecules x (B, N, 3) Å at σ log-uniform
-        on [σ_min, σ_max]; the noise is centred like the molecules (zero mean over real atoms)."""
+    def loss_at(self, types: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, sigma: torch.Tensor,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+        """Sum of the EDM-weighted squared errors of clean molecules x (B, N, 3) Å denoised at σ (B,)
+        Å, and the number of entries it sums (3 per real atom); the noise is centred like the molecules."""
         x, _ = centre(x, mask)
-        b = x.shape[0]
-        lo, hi = math.log(self.cfg.sigma_min), math.log(self.cfg.sigma_max)
-        u = torch.rand(b, generator=generator, device=x.device)
-        sigma = torch.exp(lo + (hi - lo) * u)  # (B,) Å
         eps, _ = centre(torch.randn(x.shape, generator=generator, device=x.device), mask)
         d = self.forward(types, x + sigma[:, None, None] * eps, mask, sigma)
         weight = (sigma ** 2 + self.cfg.sigma_data ** 2) / (sigma * self.cfg.sigma_data) ** 2  # (B,)
         err = ((d - x) ** 2).sum(-1) * mask  # (B, N) Å²
-        return (weight[:, None] * err).sum() / (3 * mask.sum())
+        return (weight[:, None] * err).sum(), 3 * int(mask.sum())
+
+    def loss(self, types: torch.Tensor, x: torch.Tensor, mask: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training loss: mean weighted error at σ log-uniform on [σ_min, σ_max] per molecule."""
+        lo, hi = math.log(self.cfg.sigma_min), math.log(self.cfg.sigma_max)
+        u = torch.rand(x.shape[0], generator=generator, device=x.device)
+        total, count = self.loss_at(types, x, mask, torch.exp(lo + (hi - lo) * u), generator)
+        return total / count

@@ -1,6 +1,7 @@
-"""Training the polisher (``nn.polisher``): resumable, seeded, on the CPU, by wall time.
+"""Training the EGNN denoisers: the polisher (``nn.polisher``) and the equivariant peer (``nn.peer``).
 
-``train_polisher(cfg)`` fits the low-noise whole-molecule denoiser on a dataset's training split:
+``train_polisher(cfg)`` fits the low-noise whole-molecule denoiser on a dataset's training split
+(or, given a ``PeerConfig``, the peer on the full noise range; ``peer.pt`` instead of ``polisher.pt``):
 AdamW, linear warm-up then a cosine over ``schedule_minutes`` of wall time (so a run ends when
 planned, across resumes), EMA (decay warming up as in ``train``), gradient clipping, size-bucketed
 batches of ``batch_atoms`` padded atoms. State lives in ``cfg.run_dir`` (outside git):
@@ -28,16 +29,15 @@ from inertialar.data.builders import split_hash
 from inertialar.data.tokenset import load_split
 from inertialar.files import atomic_path
 from inertialar.nn.checkpoint import save_polisher
-from inertialar.nn.polisher import Polisher, PolisherConfig, centre
-
-EVAL_SIGMAS = (0.02, 0.1, 0.3)  # Å, the validation loss's fixed noise levels
+from inertialar.nn.peer import Peer, PeerConfig
+from inertialar.nn.polisher import Polisher, PolisherConfig
 
 
 @dataclass
 class PolisherTrainConfig:
     """A polisher training run; sizes in ``model``, budget in minutes of wall time."""
 
-    model: PolisherConfig
+    model: PolisherConfig | PeerConfig  # a PeerConfig trains the equivariant peer (``nn.peer``) instead
     run_dir: str
     schedule_minutes: float = 90.0  # the cosine's length in wall time; training stops then
     max_minutes: float | None = None  # stop this process (and save) after this much wall time
@@ -64,27 +64,21 @@ class PolisherTrainConfig:
             raise ValueError(f"need 0 < sigma-min < sigma-max, got {self.model.sigma_min:g}, {self.model.sigma_max:g}")
 
 
-def validation_loss(model: Polisher, ts, n: int, seed: int = 1234) -> dict[str, float]:
-    """Mean EDM-weighted loss at each σ of ``EVAL_SIGMAS`` on the first n molecules of ``ts``,
-    with noise fixed by ``seed`` (so values compare across a run); also the heavy-atom RMSD (Å)
-    of one denoising call at σ = 0.1."""
+def validation_loss(model: Polisher | Peer, ts, n: int, seed: int = 1234) -> dict[str, float]:
+    """Mean EDM-weighted loss at each of the model's ``EVAL_SIGMAS`` on the first n molecules of
+    ``ts``, with noise fixed by ``seed`` (so values compare across a run)."""
     gen = torch.Generator().manual_seed(seed)
     idx = np.arange(min(n, len(ts)))
     out = {}
     model.eval()
     with torch.no_grad():
-        for sigma in EVAL_SIGMAS:
+        for sigma in model.EVAL_SIGMAS:
             total, count = 0.0, 0
             for lo in range(0, len(idx), 256):
                 b = collate(ts, idx[lo:lo + 256], "cpu")
                 mask = torch.arange(b["types"].shape[1])[None] < b["lengths"][:, None]
-                x, _ = centre(b["coords"], mask)
-                eps, _ = centre(torch.randn(x.shape, generator=gen), mask)
-                s = torch.full((len(x),), sigma)
-                d = model(b["types"], x + sigma * eps, mask, s)
-                w = (sigma ** 2 + model.cfg.sigma_data ** 2) / (sigma * model.cfg.sigma_data) ** 2
-                total += float((w * ((d - x) ** 2).sum(-1) * mask).sum())
-                count += 3 * int(mask.sum())
+                part, k = model.loss_at(b["types"], b["coords"], mask, torch.full((len(mask),), sigma), gen)
+                total, count = total + float(part), count + k
             out[f"val_loss_{sigma:g}"] = total / count
     return out
 
@@ -111,7 +105,8 @@ def train_polisher(cfg: PolisherTrainConfig, progress: bool = True) -> dict:
     valid_ts = load_split("valid", cfg.model.dataset)
     lengths = train_ts.lengths if cfg.limit_train is None else train_ts.lengths[: cfg.limit_train]
     torch.manual_seed(cfg.seed)
-    model = Polisher(cfg.model)
+    model = Peer(cfg.model) if isinstance(cfg.model, PeerConfig) else Polisher(cfg.model)
+    weights = "peer.pt" if isinstance(model, Peer) else "polisher.pt"
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -140,7 +135,7 @@ def train_polisher(cfg: PolisherTrainConfig, progress: bool = True) -> dict:
         _save_state(state_path, {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                                  "gen": gen.get_state(), "step": step, "epoch": epoch, "position": position,
                                  "minutes": elapsed(), "config": cfg.model.to_dict()})
-        save_polisher(run / "polisher.pt", ema, {**meta, "steps": step, "epochs": epoch + position / max(1, n_batches),
+        save_polisher(run / weights, ema, {**meta, "steps": step, "epochs": epoch + position / max(1, n_batches),
                                                   "wall_minutes": elapsed(), "final": final})
 
     n_batches = 1
