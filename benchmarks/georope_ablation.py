@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600, help="training steps per run (equal for all)")
     parser.add_argument("--batch-tokens", type=int, default=4096)
     parser.add_argument("--n", type=int, default=1000, help="fast-mode molecules scored per run")
-    parser.add_argument("--eval-every", type=float, default=1.0, help="minutes between validation losses")
+    parser.add_argument("--eval-every", type=float, default=3.0, help="minutes between validation losses")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where the runs live (resumable)")
     parser.add_argument("--train-only", action="store_true", help="train every run, score none")
@@ -185,6 +185,8 @@ def main() -> None:
             print(f"training {name} seed {seed} → {run}", flush=True)
             train(cfg, resume=True, progress=False)
         final = finished(run, args.steps)
+        if final is None:
+            raise SystemExit(f"{run} stopped before step {args.steps}; run the command again to resume it")
         if args.train_only:
             continue
         records = log_records(run)

@@ -79,6 +79,42 @@ def mode_quality() -> list[str]:
     return out + ["", "Every knob tried is in the frontier table below (`sampler_frontier.md`).", ""]
 
 
+def method_summary() -> list[str]:
+    """The method questions in a few lines, read from their result tables (each names its command)."""
+    lines = ["## Method questions (details: the results files named below, and the app's \"Method questions\" tab)"]
+    path = RESULTS / "georope_ablation.csv"
+    if path.exists():
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        base = [float(r["val_loss"]) for r in rows if r["variant"] == "default"]
+        mean = sum(base) / len(base)
+        sd = (sum((b - mean) ** 2 for b in base) / max(1, len(base) - 1)) ** 0.5
+        others = ", ".join(f"{r['label']} {float(r['val_loss']):.4f}" for r in rows if r["variant"] != "default")
+        lines.append(f"- GeoRoPE at equal tokens (`benchmarks/georope_ablation.py`, 1.05M-parameter model, "
+                     f"{int(rows[0]['tokens']):,} tokens, fp32 CPU): validation loss of the default (RoPE-3D + Nyström) "
+                     f"{mean:.4f} (band ± {2 * sd:.4f}, 3 seeds); {others}. See `georope_ablation.md` for which "
+                     "differences leave the band.")
+    path = RESULTS / "method_questions.csv"
+    if path.exists():
+        with path.open() as f:
+            rows = [r for r in csv.DictReader(f) if r["part"] == "symmetric"]
+        if rows:
+            r = rows[-1]
+            lines.append(f"- Fragile frames (`benchmarks/method_questions.py`, {r['extra']} QM9 test molecules vs a "
+                         f"matched control): {r['key']} {100 * float(r['value_a']):.1f}% vs {100 * float(r['value_b']):.1f}% "
+                         f"(95% CI of the difference {100 * float(r['ci_low']):+.1f} … {100 * float(r['ci_high']):+.1f} "
+                         "points); frame noise: see `method_questions.md`.")
+    path = RESULTS / "equivariant_peer.csv"
+    if path.exists():
+        with path.open() as f:
+            rows = {r["row"]: r for r in csv.DictReader(f)}
+        lines.append("- Equal compute against an EDM-style equivariant peer (`benchmarks/equivariant_peer.py`): "
+                     + "; ".join(f"{r['label']}: molecule stability {100 * float(r['mol_stability']):.1f}%, validity "
+                                 f"{100 * float(r['validity']):.1f}%, {float(r['mol_per_s']):.1f} mol/s"
+                                 for r in rows.values()) + ".")
+    return lines + [""] if len(lines) > 1 else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
@@ -145,11 +181,16 @@ def main() -> None:
                          f"(`python -m inertialar bench {'train' if label == 'training' else 'sample'}`)")
     if speed:
         lines += ["## Speed", *speed, ""]
+    lines += method_summary()
     lines += ["Plots of the tables below: `python benchmarks/plots.py` → `benchmarks/results/plots/` "
               "(sampler_frontier.png, cfg_hit_rates.png, distributions.png, sampler_sweep.png, canonicalization_noise.png).", ""]
     for name in ("sampler_frontier.md", "quality.md", "sampler_sweep.md", "overfit.md", "ablation.md", "remedies.md",
                  "canonicalization.md"):
         path = RESULTS / name
+        if name == "ablation.md" and path.exists():
+            lines += ["_The next table is the old GPU ablation, measured under bf16 before the Nyström features were "
+                      "kept in fp32: its Nyström variants trained on garbled kernel features, so it answers nothing; "
+                      "the fp32 ablation at equal tokens (method questions, above) replaces it._", ""]
         if name == "quality.md" and path.exists():
             lines += ["_The next table (`benchmarks/quality.py`) was measured before the quality modes, with the "
                       "former CLI defaults (type T 0.7, start-noise T 0.2, 18 Heun steps); the modes' rows are "

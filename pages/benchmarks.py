@@ -7,7 +7,6 @@ malformed one an ``st.error``; neither stops the rest of the page.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +14,8 @@ import streamlit as st
 
 from inertialar import files
 from inertialar.chem.report import DEFINITIONS
-from pages import _charts, _entry
+from pages import _charts, _entry, _method
+from pages._markdown import demote_headings
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CARD = "assets/MODEL_CARD.md"
@@ -53,21 +53,6 @@ PLAUSIBILITY_MEASURES = {"mol_stability": "EDM molecule stability", "validity": 
 SPEED_CONFIG = ["device", "n", "batch_size", "steps"]  # one bar per configuration (mean of its runs)
 DISTRIBUTION_AXES = {"atom_count": "atoms per molecule", "element": "element"}  # else "bond length (Å)"
 JUMP = 1.25  # a validation loss rising by this factor between points marks a change of definition
-
-
-def demote_headings(markdown: str, levels: int = 2) -> str:
-    """Headings pushed ``levels`` down (``#`` → ``###``) outside code fences, so an embedded
-    document's title sits below the page's; headings holding code lose the backticks (no huge
-    monospace)."""
-    out, fenced = [], False
-    for line in markdown.splitlines():
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-        elif not fenced and re.match(r"#{1,6} ", line):
-            hashes, text = line.split(" ", 1)
-            line = "#" * min(6, len(hashes) + levels) + " " + text.replace("`", "")
-        out.append(line)
-    return "\n".join(out)
 
 
 def speed_per_config(df: pd.DataFrame) -> pd.DataFrame:
@@ -245,22 +230,6 @@ def _polisher(root: Path) -> None:
         st.info("No polisher model card yet (python benchmarks/polisher_card.py --log RUN/log.jsonl).")
 
 
-def _method_questions(root: Path) -> None:
-    """Measured answers to the method's open questions, and the old GPU ablation with its flaw named."""
-    answers = root / files.RESULTS / "method_questions.md"
-    if answers.exists():
-        st.markdown(demote_headings(answers.read_text(encoding="utf-8", errors="replace")))
-    else:
-        st.info("Not measured yet: python benchmarks/method_questions.py")
-    old = root / files.RESULTS / "ablation.md"
-    if old.exists():
-        st.markdown("**GeoRoPE ablation (GPU, 3 minutes per variant): measured under bf16 before the Nyström "
-                    "features were kept in fp32, so its Nyström variants trained on garbled kernel features; every "
-                    "variant sits near 1% molecule stability. It answers nothing yet; an fp32 ablation at equal "
-                    "tokens is open.**")
-        st.markdown(demote_headings(old.read_text(encoding="utf-8", errors="replace")))
-
-
 def render(root: Path = ROOT) -> None:
     """Model card and benchmark charts from the files under ``root`` (the repository by default)."""
     root = Path(root)
@@ -277,7 +246,7 @@ def render(root: Path = ROOT) -> None:
     with tab_polish:
         _polisher(root)
     with tab_method:
-        _method_questions(root)
+        _method.render(root)
     with tab_drug:
         _drug_like(root)
     with tab_frontier:
