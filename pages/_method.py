@@ -21,12 +21,15 @@ from inertialar.chem.output import records_text, stage_properties
 from inertialar.nn.checkpoint import PEER_CHECKPOINT, CheckpointError, load_peer
 from inertialar.sampling.peer import sample_peer
 from pages import _charts, _viewer
-from pages._markdown import demote_headings
+from pages._results import demote_headings, read_csv
 
 OLD_ABLATION_FLAW = ("**GeoRoPE ablation (GPU, 3 minutes per variant): measured under bf16 before the Nyström "
                      "features were kept in fp32, so its Nyström variants trained on garbled kernel features; every "
                      "variant sits near 1% molecule stability. It answers nothing; the fp32 ablation at equal tokens "
                      "above replaces it.**")
+ABLATION = "python benchmarks/georope_ablation.py"
+QUESTIONS = "python benchmarks/method_questions.py"
+PEER = "python benchmarks/equivariant_peer.py --export"
 PEER_MAX = 100  # molecules per click in the app (the CLI samples any number)
 
 
@@ -39,32 +42,21 @@ def _markdown(root: Path, name: str, command: str) -> bool:
     return True
 
 
-def _csv(root: Path, name: str, columns: list[str]) -> pd.DataFrame | None:
-    path = root / files.RESULTS / name
-    if not path.exists():
-        return None
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        st.error(f"Cannot read {name}: {type(err).__name__}")
-        return None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        st.error(f"{name} lacks column(s) {', '.join(missing)}")
-        return None
-    return df
+def _csv(root: Path, name: str, columns: list[str], command: str) -> pd.DataFrame | None:
+    rel = f"{files.RESULTS}/{name}"
+    return read_csv(root / rel, rel, columns, command)
 
 
 def _ablation(root: Path) -> None:
     st.subheader("1. Does GeoRoPE help, and which half?")
-    if not _markdown(root, "georope_ablation.md", "python benchmarks/georope_ablation.py"):
+    if not _markdown(root, "georope_ablation.md", ABLATION):
         return
-    curves = _csv(root, "georope_curves.csv", ["variant", "seed", "tokens", "val_loss"])
+    curves = _csv(root, "georope_curves.csv", ["variant", "seed", "tokens", "val_loss"], ABLATION)
     if curves is not None:
         curves = curves.assign(run=curves["variant"] + " (seed " + curves["seed"].astype(str) + ")")
         st.plotly_chart(_charts.lines(curves, "tokens", ["val_loss"], "Validation loss vs training tokens",
                                       "validation loss", color="run"), key="method.georope_curves")
-    runs = _csv(root, "georope_ablation.csv", ["label", "seed", "val_loss", "mol_stability"])
+    runs = _csv(root, "georope_ablation.csv", ["label", "seed", "val_loss", "mol_stability"], ABLATION)
     if runs is not None:
         runs = runs.assign(run="seed " + runs["seed"].astype(str))
         st.plotly_chart(_charts.grouped_bars(runs, "label", "val_loss", "run", "Final validation loss per variant",
@@ -73,9 +65,10 @@ def _ablation(root: Path) -> None:
 
 def _symmetry_and_noise(root: Path) -> None:
     st.subheader("2–3. Symmetric molecules and frame noise")
-    if not _markdown(root, "method_questions.md", "python benchmarks/method_questions.py"):
+    if not _markdown(root, "method_questions.md", QUESTIONS):
         return
-    df = _csv(root, "method_questions.csv", ["part", "key", "value_a", "value_b", "difference", "ci_low", "ci_high"])
+    df = _csv(root, "method_questions.csv", ["part", "key", "value_a", "value_b", "difference", "ci_low", "ci_high"],
+              QUESTIONS)
     if df is None:
         return
     noise = df[df["part"] == "frame_noise"].copy()
@@ -103,9 +96,9 @@ def _peer(path: str):
 
 def _peer_section(root: Path) -> None:
     st.subheader("4. Canonical frame + autoregression against built-in equivariance, at equal compute")
-    if not _markdown(root, "equivariant_peer.md", "python benchmarks/equivariant_peer.py --export"):
+    if not _markdown(root, "equivariant_peer.md", PEER):
         return
-    curves = _csv(root, "equivariant_peer_curves.csv", ["model", "cpu_hours", "val_loss"])
+    curves = _csv(root, "equivariant_peer_curves.csv", ["model", "cpu_hours", "val_loss"], PEER)
     if curves is not None:
         for model, part in curves.groupby("model"):
             st.plotly_chart(_charts.lines(part, "cpu_hours", ["val_loss"], f"{model}: validation loss vs CPU-hours "

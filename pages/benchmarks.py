@@ -15,7 +15,7 @@ import streamlit as st
 from inertialar import files
 from inertialar.chem.report import DEFINITIONS
 from pages import _charts, _entry, _method
-from pages._markdown import demote_headings
+from pages._results import demote_headings, read_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CARD = "assets/MODEL_CARD.md"
@@ -84,23 +84,7 @@ def validation_changes(df: pd.DataFrame, column: str = "val_ce") -> list[tuple[f
 def read_table(root: Path, name: str) -> pd.DataFrame | None:
     """The table, or None after an st.info (missing) / st.error (unreadable or missing columns)."""
     rel, columns, command = TABLES[name]
-    path = root / rel
-    if not path.exists():
-        st.info(f"No `{rel}` yet. Produce it with `{command}`.")
-        return None
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        st.error(f"Cannot read {rel}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}")
-        return None
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        st.error(f"{rel} lacks column(s) {', '.join(missing)}")
-        return None
-    if df.empty:
-        st.info(f"`{rel}` has no rows yet. Produce it with `{command}`.")
-        return None
-    return df
+    return read_csv(root / rel, rel, columns, command)
 
 
 def _quality(df: pd.DataFrame) -> None:
