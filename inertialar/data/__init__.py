@@ -1,5 +1,5 @@
 """Data: dataset specs (QM9, drug-like MOSES), their builders, the token cache (``TokenSet``),
-training batches and the molecule ⇄ token mapping. Builds on ``chem``."""
+training batches, the molecule ⇄ token mapping and frame fragility. Builds on ``chem``."""
 
 from inertialar.data.batching import bucketed_batches, collate
 from inertialar.data.builders import prepare, split_hash
