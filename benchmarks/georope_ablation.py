@@ -103,6 +103,13 @@ def score(run: Path, n: int, polisher) -> dict:
     return out
 
 
+def kernel_weight(run: Path) -> float | None:
+    """Mean |α| of the distance-kernel weights over layers, heads and σ (None without a kernel)."""
+    state = torch.load(run / "ema.pt", weights_only=True)["state_dict"]
+    alphas = [v.float().abs().mean() for k, v in state.items() if k.endswith("attn.alpha")]
+    return float(torch.stack(alphas).mean()) if alphas else None
+
+
 def band(values: list[float]) -> tuple[float, float, float]:
     """Mean and the noise band mean ± 2 sd (ddof 1) of the default's seeds."""
     v = np.asarray(values, dtype=float)
@@ -139,15 +146,19 @@ def write(rows: list[dict], curves: list[dict], args) -> None:
         f"{args.n} molecules in `fast` mode, seed 123, after the shipped polisher (\"as placed\": before it).", "",
         "Noise band: the default trained from seeds 0, 1 and 2 (other initialisation and batch order); band = "
         "mean ± 2 sd of those three. A variant outside the band is called better or worse; inside it, "
-        "**no difference**.", "",
+        "**no difference**. Mean |α|: the size of the learned distance-kernel weights (attention-logit units per "
+        "unit of kernel value; they start at 0).", "",
         "| variant | seed | val loss | val CE | val diffusion | atom stab. | mol. stab. | validity | V×U "
-        "| mol. stab. as placed | validity as placed | train minutes | mol/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| mol. stab. as placed | validity as placed | mean \\|α\\| | train minutes | mol/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pct = " | ".join(f"{100 * r[k]:.1f}%" for k in ("atom_stability", "mol_stability", "validity", "valid_x_unique",
                                                        "raw_mol_stability", "raw_validity"))
         lines.append(f"| {r['label']} | {r['seed']} | {r['val_loss']:.4f} | {r['val_ce']:.4f} | {r['val_diffusion']:.4f} "
-                     f"| {pct} | {r['minutes']:.1f} | {r['mol_per_s']:.1f} |")
+                     f"| {pct} | {'–' if r['kernel_alpha'] is None else format(r['kernel_alpha'], '.3f')} | {r['minutes']:.1f} "
+                     f"| {r['mol_per_s']:.1f} |")
+    if args.note:
+        lines += ["", args.note]
     lines += ["", "Against the band (default mean, band, then each variant at seed 0):", "",
               "| measure | default mean | band | " + " | ".join(VARIANTS[v][0] for v in VARIANTS if v != "default") + " |",
               "|---|---|---|" + "---|" * (len(VARIANTS) - 1)]
@@ -173,6 +184,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=float, default=3.0, help="minutes between validation losses")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where the runs live (resumable)")
+    parser.add_argument("--note", default="", help="a remark printed under the table (e.g. on a resumed run)")
     parser.add_argument("--train-only", action="store_true", help="train every run, score none")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -194,7 +206,7 @@ def main() -> None:
         row = {"variant": name, "label": VARIANTS[name][0], "seed": seed, "steps": final["step"], "tokens": tokens,
                "epochs": final["epoch"],
                "minutes": 60 * final["wall_hours"], **{k: final[k] for k in ("val_loss", "val_ce", "val_diffusion")}}
-        row |= score(run, args.n, polisher)
+        row |= score(run, args.n, polisher) | {"kernel_alpha": kernel_weight(run)}
         rows.append(row)
         print(row, flush=True)
         per_step = tokens / final["step"]
