@@ -82,9 +82,13 @@ def bootstrap(a: np.ndarray, b: np.ndarray, n: int, seed: int = 0) -> tuple[floa
     return float(a.mean() - b.mean()), float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
 
 
-def frame_noise(model, ts: TokenSet, n: int) -> list[dict]:
+def frame_noise(model, ts: TokenSet, n: int, boot: int) -> list[dict]:
+    """Per σ and noise placement: mean per-molecule losses, the share whose sequence changed, and
+    the paired gap before − after (per-molecule loss, the same noise and diffusion draws) with a
+    bootstrap 95% interval over molecules."""
     rows = []
     clean = [process_molecule(ts.molecule(k), str(ts.smiles[k]), QM9) for k in range(n)]  # canonical tokens
+    weights = np.array([model.cfg.ce_weight, model.cfg.diffusion_weight])
     for sigma in NOISE:
         rng = np.random.default_rng(7)
         before, after, changed = [], [], 0
@@ -96,13 +100,48 @@ def frame_noise(model, ts: TokenSet, n: int) -> list[dict]:
             before.append(res)
             after.append(noisy_tokens(clean[k], noise, str(ts.smiles[k]), QM9, before=False))
             changed += tokens_changed(ref, Molecule(tuple(QM9.elements[t] for t in res[0]), res[1]), sigma)
+        losses = {}
         for way, results in (("before canonicalization (frame may change)", before),
                              ("after canonicalization (frame fixed)", after)):
-            v = validation_loss(model, assemble(results, ts.index[:n], QM9), torch.device("cpu"), n=n)
-            rows.append({"sigma_A": sigma, "noise": way, "changed": changed / n, "ce": v["val_ce"],
-                         "diffusion": v["val_diffusion"], "loss": v["val_loss"], "n": n})
-            print(rows[-1], flush=True)
+            per = per_molecule_losses(model, assemble(results, ts.index[:n], QM9), np.arange(n))  # (n, 2)
+            losses[way] = per @ weights
+            rows.append({"sigma_A": sigma, "noise": way, "changed": changed / n, "ce": float(per[:, 0].mean()),
+                         "diffusion": float(per[:, 1].mean()), "loss": float(losses[way].mean()), "n": n})
+        gap = losses["before canonicalization (frame may change)"] - losses["after canonicalization (frame fixed)"]
+        rows[-1] |= dict(zip(("gap", "gap_low", "gap_high"), paired_bootstrap(gap, boot), strict=True))
+        print(rows[-2], rows[-1], flush=True)
     return rows
+
+
+def paired_bootstrap(d: np.ndarray, n: int, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of paired differences d with a percentile bootstrap 95% interval."""
+    rng = np.random.default_rng(seed)
+    means = [d[rng.integers(0, len(d), len(d))].mean() for _ in range(n)]
+    return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def verdict(low: float, high: float) -> str:
+    return "no difference" if low <= 0 <= high else ("higher" if low > 0 else "lower")
+
+
+def symmetric_rows(model, polisher, ts: TokenSet, subset: np.ndarray, control: np.ndarray, args) -> list[dict]:
+    """Fragile frames against their matched control: losses and stable completions, bootstrap intervals."""
+    loss_s, loss_c = per_molecule_losses(model, ts, subset), per_molecule_losses(model, ts, control)
+    comp_s, comp_c = completions(model, polisher, ts, subset), completions(model, polisher, ts, control)
+    sym = [("type cross-entropy (per molecule)", loss_s[:, 0], loss_c[:, 0]),
+           ("diffusion loss (per molecule, fixed noise)", loss_s[:, 1], loss_c[:, 1]),
+           ("stable completions of the first half (fast)", comp_s, comp_c)]
+    return [{"measure": name, "subset": float(a.mean()), "control": float(b.mean()),
+             **dict(zip(("difference", "ci_low", "ci_high"), bootstrap(a, b, args.boot), strict=True))}
+            for name, a, b in sym]
+
+
+def read_symmetric() -> list[dict]:
+    """The symmetric rows of the committed ``method_questions.csv`` (for ``--noise-only``)."""
+    with (results_dir() / "method_questions.csv").open() as f:
+        return [{"measure": r["key"], "subset": float(r["value_a"]), "control": float(r["value_b"]),
+                 "difference": float(r["difference"]), "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"])}
+                for r in csv.DictReader(f) if r["part"] == "symmetric"]
 
 
 def main() -> None:
@@ -110,6 +149,8 @@ def main() -> None:
     ap.add_argument("--noise-n", type=int, default=2000)
     ap.add_argument("--control-seed", type=int, default=0)
     ap.add_argument("--boot", type=int, default=2000)
+    ap.add_argument("--noise-only", action="store_true",
+                    help="re-measure the frame-noise part only (the symmetric rows are read from method_questions.csv)")
     args = ap.parse_args()
     model, _ = load_checkpoint()
     polisher = load_polisher(DEFAULT_POLISHERS["qm9"])[0] if DEFAULT_POLISHERS["qm9"].exists() else None
@@ -117,15 +158,8 @@ def main() -> None:
     subset, kinds = fragile(ts)
     control = matched_control(ts.lengths, subset, args.control_seed)
     print(f"fragile frames: {len(subset)} of {len(ts)} ({kinds})", flush=True)
-    loss_s, loss_c = per_molecule_losses(model, ts, subset), per_molecule_losses(model, ts, control)
-    comp_s, comp_c = completions(model, polisher, ts, subset), completions(model, polisher, ts, control)
-    sym = [("type cross-entropy (per molecule)", loss_s[:, 0], loss_c[:, 0]),
-           ("diffusion loss (per molecule, fixed noise)", loss_s[:, 1], loss_c[:, 1]),
-           ("stable completions of the first half (fast)", comp_s, comp_c)]
-    sym_rows = [{"measure": name, "subset": float(a.mean()), "control": float(b.mean()),
-                 **dict(zip(("difference", "ci_low", "ci_high"), bootstrap(a, b, args.boot), strict=True))}
-                for name, a, b in sym]
-    noise_rows = frame_noise(model, ts, args.noise_n)
+    sym_rows = symmetric_rows(model, polisher, ts, subset, control, args) if not args.noise_only else read_symmetric()
+    noise_rows = frame_noise(model, ts, args.noise_n, args.boot)
     out = results_dir()
     with (out / "method_questions.csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -134,12 +168,14 @@ def main() -> None:
             w.writerow(["symmetric", r["measure"], r["subset"], r["control"], r["difference"], r["ci_low"], r["ci_high"],
                         len(subset)])
         for r in noise_rows:
-            w.writerow(["frame_noise", f"{r['sigma_A']} {r['noise']}", r["ce"], r["diffusion"], r["loss"], "", "",
-                        r["changed"]])
+            w.writerow(["frame_noise", f"{r['sigma_A']} {r['noise']}", r["ce"], r["diffusion"], r["loss"],
+                        r.get("gap_low", ""), r.get("gap_high", ""), r["changed"]])
     polished = "polished" if polisher is not None else "unpolished"
     lines = ["# Method questions: symmetric molecules and frame noise", "",
-             f"Command: `python benchmarks/method_questions.py --noise-n {args.noise_n} --boot {args.boot}` on the "
-             "2-core CPU, shipped QM9 checkpoint.", "",
+             f"Command: `python benchmarks/method_questions.py --noise-n {args.noise_n} --boot {args.boot}"
+             f"{' --noise-only' if args.noise_only else ''}` on the 2-core CPU, shipped QM9 checkpoint"
+             + (" (the symmetric rows come from the last full run, without --noise-only, read from "
+                "method_questions.csv)." if args.noise_only else "."), "",
              f"## Symmetric molecules ({len(subset)} of {len(ts):,} test molecules have a fragile frame: "
              + ", ".join(f"{k} {v}" for k, v in kinds.items()) + f"; control: {len(control)} others matched by atom "
              f"count, seed {args.control_seed})", "",
@@ -149,11 +185,17 @@ def main() -> None:
     lines += ["", f"Completions: {COMPLETIONS} per molecule in `fast` ({polished}), the prefix kept as given; "
               "stability by EDM's rule. A difference whose interval excludes 0 is a real one at this size.", "",
               f"## Frame noise ({args.noise_n} test molecules, the same noise both ways)", "",
-              "| σ (Å) | noise added | sequence changed | type CE | diffusion | loss |", "|---|---|---|---|---|---|"]
+              "| σ (Å) | noise added | sequence changed | type CE | diffusion | loss | gap before − after "
+             "(95% CI) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['sigma_A']:g} | {r['noise']} | {r['changed']:.1%} | {r['ce']:.4f} | {r['diffusion']:.4f} | "
-              f"{r['loss']:.4f} |" for r in noise_rows]
-    lines += ["", "The gap between the two rows of one σ is what the frame's own jumps (sign flips, axis swaps, "
-              "reordering) cost the model, beyond the noise itself."]
+              f"{r['loss']:.4f} | " + (f"{r['gap']:+.4f} [{r['gap_low']:+.4f}, {r['gap_high']:+.4f}]: "
+                                       f"{verdict(r['gap_low'], r['gap_high'])}" if "gap" in r else "") + " |"
+              for r in noise_rows]
+    lines += ["", "Losses are means over molecules of each molecule's loss (unconditional; the same noise and the "
+              "same diffusion draws in both placements). The gap between the two rows of one σ is what the frame's "
+              "own jumps (sign flips, axis swaps, reordering) cost the model beyond the noise itself; its interval is "
+              f"a paired percentile bootstrap over the molecules ({args.boot} resamples). An interval that holds 0 "
+              "is no difference."]
     (out / "method_questions.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
