@@ -13,7 +13,7 @@ heavy running):
   range, EDM preconditioning, atom counts from the training histogram (``train_polisher`` with a
   ``PeerConfig``).
 
-Each logs its own validation loss (fixed noise, validation split) at ten points: the learning
+Each logs its own validation loss (fixed noise, validation split) every sixth of its time: the learning
 curves (each model's loss is its own objective, so compare shapes, not heights). Then ``--n``
 unconditional molecules each (seed 123), timed as whole sampling calls: InertialAR in ``raw``
 mode and in ``fast`` mode without the polisher (the polisher is a third network with its own
@@ -71,7 +71,7 @@ def train_ar(minutes: float) -> None:
         return
     model = ModelConfig.sized(QM9, QM9.max_atoms, **SIZE)
     cfg = TrainConfig(model=model, run_dir=str(AR_RUN), epochs=1000.0, schedule_minutes=minutes, batch_tokens=4096,
-                      warmup_steps=200, eval_every_minutes=minutes / 10, eval_samples=0, save_every_minutes=5.0)
+                      warmup_steps=200, eval_every_minutes=minutes / 6, eval_samples=0, save_every_minutes=5.0)
     train(cfg, resume=True, progress=False)
 
 
@@ -82,7 +82,7 @@ def train_peer(minutes: float, threads: int) -> None:
     hist = np.bincount(load_split("train", QM9.name).lengths, minlength=QM9.max_atoms + 1)
     model = PeerConfig(elements=QM9.elements, dataset=QM9.name, atom_counts=tuple(int(c) for c in hist))
     cfg = PolisherTrainConfig(model=model, run_dir=str(PEER_RUN), schedule_minutes=minutes, batch_atoms=2048,
-                              lr=1e-3, warmup_steps=200, eval_every_minutes=minutes / 10, eval_molecules=300,
+                              lr=1e-3, warmup_steps=200, eval_every_minutes=minutes / 6, eval_molecules=300,
                               threads=threads)
     train_polisher(cfg, progress=False)
 

@@ -120,8 +120,13 @@ def paired_bootstrap(d: np.ndarray, n: int, seed: int = 0) -> tuple[float, float
     return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+PRECISION = 1e-4  # loss differences below this are float32 rounding of re-canonicalized coordinates
+
+
 def verdict(low: float, high: float) -> str:
-    return "no difference" if low <= 0 <= high else ("higher" if low > 0 else "lower")
+    if low <= 0 <= high or max(abs(low), abs(high)) < PRECISION:
+        return "no difference"
+    return "higher" if low > 0 else "lower"
 
 
 def symmetric_rows(model, polisher, ts: TokenSet, subset: np.ndarray, control: np.ndarray, args) -> list[dict]:
@@ -195,7 +200,7 @@ def main() -> None:
               "same diffusion draws in both placements). The gap between the two rows of one σ is what the frame's "
               "own jumps (sign flips, axis swaps, reordering) cost the model beyond the noise itself; its interval is "
               f"a paired percentile bootstrap over the molecules ({args.boot} resamples). An interval that holds 0 "
-              "is no difference."]
+              f"(or lies within ±{PRECISION:g}, float32 rounding) is no difference."]
     (out / "method_questions.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
