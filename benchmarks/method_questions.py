@@ -14,7 +14,7 @@
    canonical tokens: frame fixed); the model's unconditional losses for each. The gap between the
    two ways is the frame's own cost; "changed" is the share whose canonical sequence changed.
 
-Writes ``method_questions.csv`` / ``method_questions.md`` in the results folder (2-core CPU).
+Writes ``method_questions.csv``, ``symmetric_molecules.md`` and ``frame_noise.md`` in the results folder (2-core CPU).
 """
 
 from __future__ import annotations
@@ -176,21 +176,21 @@ def main() -> None:
             w.writerow(["frame_noise", f"{r['sigma_A']} {r['noise']}", r["ce"], r["diffusion"], r["loss"],
                         r.get("gap_low", ""), r.get("gap_high", ""), r["changed"]])
     polished = "polished" if polisher is not None else "unpolished"
-    lines = ["# Method questions: symmetric molecules and frame noise", "",
-             f"Command: `python benchmarks/method_questions.py --noise-n {args.noise_n} --boot {args.boot}"
+    command = [f"Command: `python benchmarks/method_questions.py --noise-n {args.noise_n} --boot {args.boot}"
              f"{' --noise-only' if args.noise_only else ''}` on the 2-core CPU, shipped QM9 checkpoint"
              + (" (the symmetric rows come from the last full run, without --noise-only, read from "
-                "method_questions.csv)." if args.noise_only else "."), "",
-             f"## Symmetric molecules ({len(subset)} of {len(ts):,} test molecules have a fragile frame: "
+                "method_questions.csv)." if args.noise_only else "."), ""]
+    lines = [f"# Symmetric molecules ({len(subset)} of {len(ts):,} test molecules have a fragile frame: "
              + ", ".join(f"{k} {v}" for k, v in kinds.items()) + f"; control: {len(control)} others matched by atom "
              f"count, seed {args.control_seed})", "",
              "| measure | fragile frames | control | difference | bootstrap 95% CI |", "|---|---|---|---|---|"]
     lines += [f"| {r['measure']} | {r['subset']:.4f} | {r['control']:.4f} | {r['difference']:+.4f} | "
               f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] |" for r in sym_rows]
     lines += ["", f"Completions: {COMPLETIONS} per molecule in `fast` ({polished}), the prefix kept as given; "
-              "stability by EDM's rule. A difference whose interval excludes 0 is a real one at this size.", "",
-              f"## Frame noise ({args.noise_n} test molecules, the same noise both ways)", "",
-              "| σ (Å) | noise added | sequence changed | type CE | diffusion | loss | gap before − after "
+              "stability by EDM's rule. A difference whose interval excludes 0 is a real one at this size."]
+    (out / "symmetric_molecules.md").write_text("\n".join(lines[:1] + [""] + command + lines[1:]) + "\n")
+    lines = [f"# Frame noise ({args.noise_n} test molecules, the same noise both ways)", "", *command,
+             "| σ (Å) | noise added | sequence changed | type CE | diffusion | loss | gap before − after "
              "(95% CI) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['sigma_A']:g} | {r['noise']} | {r['changed']:.1%} | {r['ce']:.4f} | {r['diffusion']:.4f} | "
               f"{r['loss']:.4f} | " + (f"{r['gap']:+.4f} [{r['gap_low']:+.4f}, {r['gap_high']:+.4f}]: "
@@ -201,7 +201,7 @@ def main() -> None:
               "own jumps (sign flips, axis swaps, reordering) cost the model beyond the noise itself; its interval is "
               f"a paired percentile bootstrap over the molecules ({args.boot} resamples). An interval that holds 0 "
               f"(or lies within ±{PRECISION:g}, float32 rounding) is no difference."]
-    (out / "method_questions.md").write_text("\n".join(lines) + "\n")
+    (out / "frame_noise.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

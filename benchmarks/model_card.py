@@ -103,7 +103,7 @@ def method_summary() -> list[str]:
             lines.append(f"- Fragile frames (`benchmarks/method_questions.py`, {r['extra']} QM9 test molecules vs a "
                          f"matched control): {r['key']} {100 * float(r['value_a']):.1f}% vs {100 * float(r['value_b']):.1f}% "
                          f"(95% CI of the difference {100 * float(r['ci_low']):+.1f} … {100 * float(r['ci_high']):+.1f} "
-                         "points); frame noise: see `method_questions.md`.")
+                         "points); frame noise: see `frame_noise.md`.")
     path = RESULTS / "equivariant_peer.csv"
     if path.exists():
         with path.open() as f:

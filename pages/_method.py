@@ -1,7 +1,8 @@
 """The "Method questions" tab of the Model & benchmarks page: each open question as a table and a plot.
 
 1. GeoRoPE ablation at equal tokens (``georope_ablation.{md,csv}``, ``georope_curves.csv``);
-2. symmetric molecules and 3. frame noise (``method_questions.{md,csv}``);
+2. symmetric molecules and 3. frame noise (``symmetric_molecules.md``, ``frame_noise.md``,
+   ``method_questions.csv``);
 4. the equivariant peer at equal compute (``equivariant_peer.{md,csv}``, ``…_curves.csv``), with a
    button that samples the shipped peer here, so the two approaches meet in one tool.
 The old bf16 GPU ablation stays, labelled with its flaw. A missing file is an ``st.info`` naming
@@ -65,7 +66,8 @@ def _ablation(root: Path) -> None:
 
 def _symmetry_and_noise(root: Path) -> None:
     st.subheader("2–3. Symmetric molecules and frame noise")
-    if not _markdown(root, "method_questions.md", QUESTIONS):
+    shown = [_markdown(root, name, QUESTIONS) for name in ("symmetric_molecules.md", "frame_noise.md")]
+    if not any(shown):
         return
     df = _csv(root, "method_questions.csv", ["part", "key", "value_a", "value_b", "difference", "ci_low", "ci_high"],
               QUESTIONS)

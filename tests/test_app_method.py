@@ -30,7 +30,8 @@ def _results(root: Path) -> None:
         "default,RoPE-3D + Nyström,1,0.68,0.0\nneither,neither,0,0.70,0.0\n")
     (res / "georope_curves.csv").write_text("variant,seed,tokens,val_loss\ndefault,0,100,0.9\ndefault,0,200,0.7\n"
                                             "neither,0,100,0.95\nneither,0,200,0.72\n")
-    (res / "method_questions.md").write_text("# Method questions: symmetric molecules and frame noise\n")
+    (res / "symmetric_molecules.md").write_text("# Symmetric molecules\n")
+    (res / "frame_noise.md").write_text("# Frame noise\n")
     (res / "method_questions.csv").write_text(
         "part,key,value_a,value_b,difference,ci_low,ci_high,extra\n"
         "symmetric,type cross-entropy (per molecule),0.28,0.23,0.05,0.02,0.08,488\n"
