@@ -79,13 +79,20 @@ def mode_quality() -> list[str]:
     return out + ["", "Every knob tried is in the frontier table below (`sampler_frontier.md`).", ""]
 
 
+def result_rows(name: str) -> list[dict]:
+    """The rows of a results CSV (none if it is missing)."""
+    path = RESULTS / name
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
 def method_summary() -> list[str]:
     """The method questions in a few lines, read from their result tables (each names its command)."""
     lines = ["## Method questions (details: the results files named below, and the app's \"Method questions\" tab)"]
-    path = RESULTS / "georope_ablation.csv"
-    if path.exists():
-        with path.open() as f:
-            rows = list(csv.DictReader(f))
+    rows = result_rows("georope_ablation.csv")
+    if rows:
         base = [float(r["val_loss"]) for r in rows if r["variant"] == "default"]
         mean = sum(base) / len(base)
         sd = (sum((b - mean) ** 2 for b in base) / max(1, len(base) - 1)) ** 0.5
@@ -94,24 +101,19 @@ def method_summary() -> list[str]:
                      f"{int(rows[0]['tokens']):,} tokens, fp32 CPU): validation loss of the default (RoPE-3D + Nyström) "
                      f"{mean:.4f} (band ± {2 * sd:.4f}, 3 seeds); {others}. See `georope_ablation.md` for which "
                      "differences leave the band.")
-    path = RESULTS / "method_questions.csv"
-    if path.exists():
-        with path.open() as f:
-            rows = [r for r in csv.DictReader(f) if r["part"] == "symmetric"]
-        if rows:
-            r = rows[-1]
-            lines.append(f"- Fragile frames (`benchmarks/method_questions.py`, {r['extra']} QM9 test molecules vs a "
-                         f"matched control): {r['key']} {100 * float(r['value_a']):.1f}% vs {100 * float(r['value_b']):.1f}% "
-                         f"(95% CI of the difference {100 * float(r['ci_low']):+.1f} … {100 * float(r['ci_high']):+.1f} "
-                         "points); frame noise: see `frame_noise.md`.")
-    path = RESULTS / "equivariant_peer.csv"
-    if path.exists():
-        with path.open() as f:
-            rows = {r["row"]: r for r in csv.DictReader(f)}
+    rows = [r for r in result_rows("method_questions.csv") if r["part"] == "symmetric"]
+    if rows:
+        r = rows[-1]
+        lines.append(f"- Fragile frames (`benchmarks/method_questions.py`, {r['extra']} QM9 test molecules vs a "
+                     f"matched control): {r['key']} {100 * float(r['value_a']):.1f}% vs {100 * float(r['value_b']):.1f}% "
+                     f"(95% CI of the difference {100 * float(r['ci_low']):+.1f} … {100 * float(r['ci_high']):+.1f} "
+                     "points); frame noise: see `frame_noise.md`.")
+    rows = result_rows("equivariant_peer.csv")
+    if rows:
         lines.append("- Equal compute against an EDM-style equivariant peer (`benchmarks/equivariant_peer.py`): "
                      + "; ".join(f"{r['label']}: molecule stability {100 * float(r['mol_stability']):.1f}%, validity "
                                  f"{100 * float(r['validity']):.1f}%, {float(r['mol_per_s']):.1f} mol/s"
-                                 for r in rows.values()) + ".")
+                                 for r in rows) + ".")
     return lines + [""] if len(lines) > 1 else []
 
 
