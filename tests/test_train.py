@@ -51,11 +51,15 @@ def test_training_resumes_where_it_stopped(small_cache, tmp_path):
 
 def test_two_process_gloo_ddp_run(small_cache, tmp_path):
     env = {**os.environ, "INERTIALAR_CACHE": str(small_cache), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "inertialar",
+    logs = tmp_path / "ranks"  # each rank's own stdout/stderr, so a failure names its cause, not only the agent's
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--log-dir", str(logs),
+           "--redirects", "3", "-m", "inertialar",
            "train", "--run-dir", str(tmp_path / "ddp"), "--epochs", "1", "--width", "32", "--depth", "2",
            "--heads", "2", "--head-width", "32", "--head-depth", "1", "--batch-tokens", "640", "--eval-every", "1e9"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    ranks = "\n".join(f"--- {p.relative_to(logs)}:\n{p.read_text(errors='replace')[-1500:]}"
+                      for p in sorted(logs.rglob("stderr.log")))
+    assert proc.returncode == 0, proc.stderr[-1000:] + "\n" + ranks
     _, meta = load_checkpoint(tmp_path / "ddp" / "ema.pt")
     assert meta["world_size"] == 2 and meta["steps"] > 0
 

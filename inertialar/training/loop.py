@@ -16,6 +16,7 @@ time instead of steps, so it ends on time (the GPU-window recipe, ``inertialar.t
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import os
@@ -306,6 +307,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     if world > 1:  # leave together: a rank that exits while its peer still talks to it can abort in gloo
         import torch.distributed as dist
 
+        # DDP's reducer sits in reference cycles holding gloo work objects; left to the collector at
+        # interpreter exit, their teardown needs the GIL of a dying interpreter and aborts (SIGABRT).
+        del net
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
     return record
