@@ -110,10 +110,16 @@ def method_summary() -> list[str]:
                      "points); frame noise: see `frame_noise.md`.")
     rows = result_rows("equivariant_peer.csv")
     if rows:
-        lines.append("- Equal compute against an EDM-style equivariant peer (`benchmarks/equivariant_peer.py`): "
-                     + "; ".join(f"{r['label']}: molecule stability {100 * float(r['mol_stability']):.1f}%, validity "
-                                 f"{100 * float(r['validity']):.1f}%, {float(r['mol_per_s']):.1f} mol/s"
-                                 for r in rows) + ".")
+        labels = list(dict.fromkeys(r["label"] for r in rows))  # one entry per model row, the mean over seeds
+
+        def mean(label: str, key: str) -> float:
+            return sum(float(r[key]) for r in rows if r["label"] == label) / sum(r["label"] == label for r in rows)
+        seeds = len(rows) // len(labels)
+        lines.append("- Equal compute against an EDM-style equivariant peer (`benchmarks/equivariant_peer.py`, "
+                     f"{seeds} training seed{'s' if seeds > 1 else ''}, mean): "
+                     + "; ".join(f"{label}: molecule stability {100 * mean(label, 'mol_stability'):.1f}%, validity "
+                                 f"{100 * mean(label, 'validity'):.1f}%, {mean(label, 'mol_per_s'):.1f} mol/s"
+                                 for label in labels) + ".")
     return lines + [""] if len(lines) > 1 else []
 
 

@@ -102,9 +102,11 @@ def _peer_section(root: Path) -> None:
         return
     curves = _csv(root, "equivariant_peer_curves.csv", ["model", "cpu_hours", "val_loss"], PEER)
     if curves is not None:
+        seeds = "seed" if "seed" in curves else None  # one line per training seed
         for model, part in curves.groupby("model"):
             st.plotly_chart(_charts.lines(part, "cpu_hours", ["val_loss"], f"{model}: validation loss vs CPU-hours "
-                                          "(its own objective)", "validation loss"), key=f"method.peer_curve.{model}")
+                                          "(its own objective)", "validation loss", color=seeds),
+                            key=f"method.peer_curve.{model}")
     card = root / "assets" / "MODEL_CARD_peer.md"
     if card.exists():
         with st.expander("The peer's model card"):

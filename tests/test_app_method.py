@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -67,8 +68,9 @@ def test_the_peer_samples_in_the_app_with_a_viewer_and_an_sdf(tmp_path, monkeypa
     res = tmp_path / "benchmarks" / "results"
     (res / "equivariant_peer.md").write_text("# An equivariant peer at equal compute\n")
     (res / "equivariant_peer_curves.csv").write_text(
-        "model,cpu_hours,step,val_loss,detail\nInertialAR,0.1,10,0.9,x\nInertialAR,0.2,20,0.8,x\n"
-        "Equivariant peer,0.1,10,1.2,y\nEquivariant peer,0.2,20,1.1,y\n")
+        "model,seed,cpu_hours,step,val_loss,detail\nInertialAR,0,0.1,10,0.9,x\nInertialAR,0,0.2,20,0.8,x\n"
+        "InertialAR,1,0.1,10,0.95,x\nInertialAR,1,0.2,20,0.85,x\n"
+        "Equivariant peer,0,0.1,10,1.2,y\nEquivariant peer,0,0.2,20,1.1,y\n")
     torch.manual_seed(0)
     peer = Peer(PeerConfig(QM9_ELEMENTS, "qm9", atom_counts=(0, 0, 0, 1, 1), width=16, layers=1, rbf=8))
     save_polisher(tmp_path / "peer.pt", peer, {"dataset": "qm9"})
@@ -77,7 +79,9 @@ def test_the_peer_samples_in_the_app_with_a_viewer_and_an_sdf(tmp_path, monkeypa
     monkeypatch.setattr(method, "PEER_CHECKPOINT", tmp_path / "peer.pt")
     at = AppTest.from_function(_page, args=(tmp_path,), default_timeout=TIMEOUT)
     at.run()
-    assert len(at.get("plotly_chart")) == 6  # + one learning curve per model
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6  # + one learning curve per model, one line per training seed
+    assert [len(json.loads(c.proto.spec)["data"]) for c in charts[-2:]] == [1, 2]  # groupby order: peer, InertialAR
     at.number_input(key="method.peer_n").set_value(3)
     at.button(key="method.peer_go").click().run()
     assert not at.exception and not at.error
