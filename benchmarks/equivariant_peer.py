@@ -88,8 +88,7 @@ def train_peer(minutes: float, threads: int, seed: int) -> None:
     peer_run = run_dirs(seed)[1]
     if any(r.get("final") for r in records(peer_run)):
         return
-    hist = np.bincount(load_split("train", QM9.name).lengths, minlength=QM9.max_atoms + 1)
-    model = PeerConfig(elements=QM9.elements, dataset=QM9.name, atom_counts=tuple(int(c) for c in hist))
+    model = PeerConfig.for_split(QM9, load_split("train", QM9.name).lengths)
     cfg = PolisherTrainConfig(model=model, run_dir=str(peer_run), seed=seed, schedule_minutes=minutes, batch_atoms=2048,
                               lr=1e-3, warmup_steps=200, eval_every_minutes=minutes / 6, eval_molecules=300,
                               threads=threads)
@@ -216,7 +215,8 @@ def model_card(rows: dict[tuple[int, str], dict], args) -> None:
         f"{c.sigma_min:g} Å, then Euler to 0 (`inertialar.sampling.peer`). "
         f"`python -m inertialar sample --checkpoint assets/peer_qm9.pt --n 1000 --out peer.sdf`.",
         f"- Training: `python benchmarks/equivariant_peer.py --minutes {args.minutes:g}` (training seed {seed}): "
-        f"{meta['steps']:,} steps, {meta['epochs']:.2f} epochs, {meta['wall_minutes']:.1f} minutes on the 2-core CPU (2 threads), AdamW lr 1e-3, "
+        f"{meta['steps']:,} steps, {meta['epochs']:.2f} epochs, {meta['wall_minutes']:.1f} minutes on the 2-core CPU "
+        "(2 threads), AdamW lr 1e-3, "
         "EMA 0.999; data QM9 (EDM split), split hash " + str(meta.get("split_hash", "?"))[:12] + ".",
         f"- Quality ({r['n']} molecules, seed {SEED}): atom stability {100 * r['atom_stability']:.1f}%, molecule "
         f"stability {100 * r['mol_stability']:.1f}%, validity {100 * r['validity']:.1f}%, valid × unique "

@@ -150,3 +150,19 @@ def test_sample_runs_a_peer_checkpoint_and_evaluate_scores_it(tiny_peer, tmp_pat
     assert scored.returncode == 0 and '"n": 8' in scored.stdout
     bad = _cli("sample", "--checkpoint", str(tmp_path / "peer.pt"), "--group", "ether", "--out", str(tmp_path / "q.sdf"))
     assert bad.returncode == 2 and "--group does not apply" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_train_peer_trains_exports_and_the_export_samples(small_cache, tmp_path):
+    out = tmp_path / "mine.pt"
+    proc = _cli("train-peer", "--run-dir", str(tmp_path / "run"), "--minutes", "1", "--max-minutes", "0.05",
+                "--width", "16", "--layers", "1", "--batch-atoms", "400", "--eval-every", "1e9", "--export", str(out),
+                "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    peer, meta = load_peer(out)
+    assert sum(peer.cfg.atom_counts) == 400 and peer.cfg.width == 16 and meta["steps"] > 0  # the split's histogram
+    sampled = _cli("sample", "--checkpoint", str(out), "--n", "3", "--steps", "2", "--out", str(tmp_path / "p.xyz"),
+                   "--quiet")
+    assert sampled.returncode == 0, sampled.stderr
+    assert len(read_molecules(tmp_path / "p.xyz")) == 3
+    bad = _cli("train-peer", "--minutes", "0", "--run-dir", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -81,6 +81,30 @@ def training_flags(t: argparse.ArgumentParser, batch_tokens: int) -> None:
     t.add_argument("--device", default=tc.device)
 
 
+def _denoiser_flags(p: argparse.ArgumentParser, model, name: str, export_hint: str) -> None:
+    """The flags ``train-polisher`` and ``train-peer`` share (both train an EGNN denoiser); defaults
+    from the dataclasses (``model``'s sizes, ``PolisherTrainConfig``'s budget)."""
+    from inertialar.training.polisher import PolisherTrainConfig
+
+    ptc = PolisherTrainConfig(model=model, run_dir="")
+    p.add_argument("--dataset", choices=list(DATASETS), default="qm9")
+    p.add_argument("--run-dir", default=None, help=f"state and logs (default ~/.cache/inertialar/runs/{name}_DATASET)")
+    p.add_argument("--minutes", type=positive_float, default=ptc.schedule_minutes,
+                   help="the schedule's wall time (resumes continue it)")
+    p.add_argument("--max-minutes", type=positive_float, default=None, help="stop this process after this long")
+    p.add_argument("--width", type=positive_int, default=model.width)
+    p.add_argument("--layers", type=positive_int, default=model.layers)
+    p.add_argument("--batch-atoms", type=positive_int, default=ptc.batch_atoms)
+    p.add_argument("--lr", type=positive_float, default=ptc.lr)
+    p.add_argument("--eval-every", type=positive_float, default=ptc.eval_every_minutes,
+                   help="minutes between validation records")
+    p.add_argument("--limit-train", type=positive_int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export", default=None, help=f"copy the trained {name} here ({export_hint})")
+    p.add_argument("--quiet", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="python -m inertialar", description="InertialAR: autoregressive 3-D molecules in inertial frames")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -210,30 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("input")
     sc.add_argument("--polisher", default=None)
     sc.add_argument("--json", action="store_true")
+    from inertialar.nn.peer import PeerConfig
     from inertialar.nn.polisher import PolisherConfig
-    from inertialar.training.polisher import PolisherTrainConfig
 
     pc = PolisherConfig(elements=(), dataset="")  # the defaults' one home: the dataclasses
-    ptc = PolisherTrainConfig(model=pc, run_dir="")
     tp = sub.add_parser("train-polisher", help="train (or resume) the polisher on a dataset's training split")
-    tp.add_argument("--dataset", choices=list(DATASETS), default="qm9")
-    tp.add_argument("--run-dir", default=None, help="state and logs (default ~/.cache/inertialar/runs/polisher_DATASET)")
-    tp.add_argument("--minutes", type=positive_float, default=ptc.schedule_minutes,
-                    help="the schedule's wall time (resumes continue it)")
-    tp.add_argument("--max-minutes", type=positive_float, default=None, help="stop this process after this long")
-    tp.add_argument("--width", type=positive_int, default=pc.width)
-    tp.add_argument("--layers", type=positive_int, default=pc.layers)
+    _denoiser_flags(tp, pc, "polisher", "e.g. assets/polisher_qm9.pt")
     tp.add_argument("--sigma-min", type=positive_float, default=pc.sigma_min)
     tp.add_argument("--sigma-max", type=positive_float, default=pc.sigma_max)
-    tp.add_argument("--batch-atoms", type=positive_int, default=ptc.batch_atoms)
-    tp.add_argument("--lr", type=positive_float, default=ptc.lr)
-    tp.add_argument("--eval-every", type=positive_float, default=ptc.eval_every_minutes,
-                    help="minutes between validation records")
-    tp.add_argument("--limit-train", type=positive_int, default=None)
-    tp.add_argument("--threads", type=positive_int, default=None)
-    tp.add_argument("--seed", type=int, default=0)
-    tp.add_argument("--export", default=None, help="copy the trained polisher here (e.g. assets/polisher_qm9.pt)")
-    tp.add_argument("--quiet", action="store_true")
+    tq = sub.add_parser("train-peer", help="train (or resume) the equivariant peer (EDM-style) on a training split")
+    _denoiser_flags(tq, PeerConfig(elements=(), dataset=""), "peer", "e.g. my_peer.pt; sample it with "
+                    "sample --checkpoint")
 
     b = sub.add_parser("bench", help="timings (speed, not tests), rows appended to the results folder")
     b.add_argument("what", choices=["train", "sample"])

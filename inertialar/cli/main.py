@@ -1,5 +1,6 @@
 """Command line: ``python -m inertialar {canonicalize,evaluate,groups,data,train,window,sample,export,bench,
-                                      polish,score,train-polisher}`` (the last three: ``cli.polishing``).
+                                      polish,score,train-polisher,train-peer}`` (polish, score and
+train-polisher: ``cli.polishing``; the equivariant peer's sampling and train-peer: ``cli.peer``).
 
 What each command does; what it accepts is ``inertialar.cli.args``.
 
@@ -308,6 +309,12 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_train_peer(args) -> int:
+    from inertialar.cli.peer import cmd_train_peer as train_peer
+
+    return train_peer(args)
+
+
 def cmd_bench(args) -> int:
     from inertialar.training import speed as bench
 
@@ -316,7 +323,8 @@ def cmd_bench(args) -> int:
 
 COMMANDS = {"canonicalize": cmd_canonicalize, "evaluate": cmd_evaluate, "groups": cmd_groups, "data": cmd_data,
             "train": cmd_train, "window": cmd_window, "sample": cmd_sample, "export": cmd_export, "bench": cmd_bench,
-            "polish": polishing.cmd_polish, "score": polishing.cmd_score, "train-polisher": polishing.cmd_train_polisher}
+            "polish": polishing.cmd_polish, "score": polishing.cmd_score, "train-polisher": polishing.cmd_train_polisher,
+            "train-peer": cmd_train_peer}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""``sample`` with the equivariant peer (``nn.peer``): ``--model peer`` or ``--checkpoint PEER.pt``.
+"""The equivariant peer's commands: ``sample`` with ``--model peer`` or ``--checkpoint PEER.pt``, and
+``train-peer`` (the same trainer and flags as ``train-polisher``; ``cli.polishing.train_denoiser``).
 
 The peer is unconditional and has its own sampler (atom count, then a Heun ODE; ``sampling.peer``),
 so the options of InertialAR's sampler do not apply: giving one is a one-line error (exit 2).
@@ -53,3 +54,15 @@ def sample_with_peer(args, out: Path) -> int:
                 print(f"molecule {k + 1}: not refined ({r.reason}); written unrefined", file=sys.stderr)
         print(summary_line(summarize(done)))
     return 0
+
+
+def cmd_train_peer(args) -> int:
+    """Train (or resume) the peer on a dataset's training split (atom counts from its histogram)."""
+    from inertialar.cli.polishing import train_denoiser
+    from inertialar.data.specs import get_dataset
+    from inertialar.data.tokenset import load_split
+    from inertialar.nn.peer import PeerConfig
+
+    spec = get_dataset(args.dataset)
+    model = PeerConfig.for_split(spec, load_split("train", spec.name).lengths, width=args.width, layers=args.layers)
+    return train_denoiser(args, "peer", model)

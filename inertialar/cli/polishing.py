@@ -83,24 +83,31 @@ def cmd_score(args) -> int:
 
 def cmd_train_polisher(args) -> int:
     """Train (or resume) a polisher on a dataset's training split; optionally copy it to ``--export``."""
-    import shutil
-
     from inertialar.data.specs import get_dataset
-    from inertialar.data.tokenset import cache_dir
     from inertialar.nn.polisher import PolisherConfig
-    from inertialar.training.polisher import PolisherTrainConfig, train_polisher
 
     spec = get_dataset(args.dataset)
-    run_dir = args.run_dir or str(cache_dir() / "runs" / f"polisher_{spec.name}")
-    model = PolisherConfig(elements=spec.elements, dataset=spec.name, width=args.width, layers=args.layers,
-                           sigma_min=args.sigma_min, sigma_max=args.sigma_max)
+    return train_denoiser(args, "polisher", PolisherConfig(elements=spec.elements, dataset=spec.name, width=args.width,
+                                                           layers=args.layers, sigma_min=args.sigma_min,
+                                                           sigma_max=args.sigma_max))
+
+
+def train_denoiser(args, name: str, model) -> int:
+    """Train (or resume) an EGNN denoiser (``model``: a PolisherConfig or a PeerConfig) with the shared
+    flags; its file ``RUN/NAME.pt`` is copied to ``--export`` when given."""
+    import shutil
+
+    from inertialar.data.tokenset import cache_dir
+    from inertialar.training.polisher import PolisherTrainConfig, train_polisher
+
+    run_dir = args.run_dir or str(cache_dir() / "runs" / f"{name}_{model.dataset}")
     cfg = PolisherTrainConfig(model=model, run_dir=run_dir, schedule_minutes=args.minutes, max_minutes=args.max_minutes,
                               batch_atoms=args.batch_atoms, lr=args.lr, seed=args.seed, limit_train=args.limit_train,
                               eval_every_minutes=args.eval_every, threads=args.threads)
     record = train_polisher(cfg, progress=not args.quiet)
-    print(f"polisher: step {record['step']}, epoch {record['epoch']:.2f}, {record['minutes']:.1f} min; "
+    print(f"{name}: step {record['step']}, epoch {record['epoch']:.2f}, {record['minutes']:.1f} min; "
           f"state in {run_dir}", file=sys.stderr)
     if args.export:
-        shutil.copyfile(Path(run_dir) / "polisher.pt", args.export)
+        shutil.copyfile(Path(run_dir) / f"{name}.pt", args.export)
         print(f"wrote {args.export}", file=sys.stderr)
     return 0

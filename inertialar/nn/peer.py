@@ -22,9 +22,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
+from inertialar.data.specs import DatasetSpec
 from inertialar.nn.polisher import RBF, EGNNLayer, centre
 
 
@@ -52,6 +54,13 @@ class PeerConfig:
         d = asdict(self)
         d["elements"], d["atom_counts"] = list(self.elements), list(self.atom_counts)
         return d
+
+    @classmethod
+    def for_split(cls, spec: DatasetSpec, lengths: np.ndarray, **sizes) -> PeerConfig:
+        """A peer of ``spec``'s vocabulary whose atom counts are the histogram of ``lengths`` (atoms per
+        training molecule, (M,) int)."""
+        hist = np.bincount(np.asarray(lengths, dtype=np.int64), minlength=spec.max_atoms + 1)
+        return cls(elements=spec.elements, dataset=spec.name, atom_counts=tuple(int(c) for c in hist), **sizes)
 
     @classmethod
     def from_dict(cls, d: dict) -> PeerConfig:
