@@ -1,6 +1,7 @@
 """GeoRoPE ablation at equal training tokens, fp32, on the CPU (issue: method questions, 1).
 
     python benchmarks/georope_ablation.py [--steps 600] [--batch-tokens 4096] [--n 1000] [--threads 2]
+    python benchmarks/georope_ablation.py --device cuda --data .gpu_data --train-only ...   # a GPU window
 
 Five variants of one small model (width 128, 4 layers, 4 heads, a 128-wide 2-block diffusion head;
 about 1.05M parameters), each trained from the same seed on the same batches in the same order for
@@ -19,7 +20,13 @@ polisher. Runs live in ``~/.cache/inertialar/runs/georope/`` and resume: re-runn
 continues where it stopped and re-scores nothing that is done.
 
 Writes ``georope_ablation.csv`` (one row per run), ``georope_curves.csv`` (validation loss vs
-training tokens) and ``georope_ablation.md`` in the results folder.
+training tokens) and ``georope_ablation.md`` in the results folder (``--tag _gpu``: ``georope_ablation_gpu.md``
+and so on, beside the CPU answer).
+
+On a GPU (``--device cuda``, data packed by ``python -m inertialar data pack --dest .gpu_data``;
+``benchmarks/gpu/georope.sh`` is the window's script) the runs train under the loop's bf16 autocast
+(geometry kept in fp32) and ``--train-only`` skips the scoring, which needs RDKit: bring back each
+run's ``ema.pt`` and ``log.jsonl`` and score them here with the same ``--steps --batch-tokens --runs-dir``.
 """
 
 from __future__ import annotations
@@ -64,14 +71,14 @@ def runs() -> list[tuple[str, int]]:
 
 
 def train_config(name: str, seed: int, steps: int, batch_tokens: int, eval_every: float,
-                 runs_dir: Path = RUNS_DIR) -> TrainConfig:
+                 runs_dir: Path = RUNS_DIR, device: str = "cpu", data: str | None = None) -> TrainConfig:
     _, rope_heads, kernel = VARIANTS[name]
     model = ModelConfig.sized(QM9, QM9.max_atoms, rope_heads=rope_heads, distance_kernel=kernel, **SIZE)
-    lengths = load_split("train", QM9.name).lengths
+    lengths = load_split("train", QM9.name, data).lengths
     per_epoch = len(bucketed_batches(lengths, batch_tokens, np.random.default_rng(0)))
     return TrainConfig(model=model, run_dir=str(runs_dir / f"{name}_s{seed}"), epochs=(steps + 0.5) / per_epoch,
-                       batch_tokens=batch_tokens, warmup_steps=min(500, steps // 10), seed=seed,
-                       eval_every_minutes=eval_every, eval_samples=0, save_every_minutes=2.0)
+                       batch_tokens=batch_tokens, warmup_steps=min(500, steps // 10), seed=seed, device=device,
+                       data_dir=data, eval_every_minutes=eval_every, eval_samples=0, save_every_minutes=2.0)
 
 
 def log_records(run: Path) -> list[dict]:
@@ -103,6 +110,11 @@ def score(run: Path, n: int, polisher) -> dict:
     return out
 
 
+def trained_on(run: Path) -> str:
+    """Where a run trained: "cpu" or the GPU's name (its checkpoint's metadata)."""
+    return torch.load(run / "ema.pt", weights_only=True)["meta"].get("device", "cpu")
+
+
 def kernel_weight(run: Path) -> float | None:
     """Mean |α| of the distance-kernel weights over layers, heads and σ (None without a kernel)."""
     state = torch.load(run / "ema.pt", weights_only=True)["state_dict"]
@@ -126,7 +138,7 @@ def verdict(value: float, lo: float, hi: float, lower_is_better: bool) -> str:
 
 def write(rows: list[dict], curves: list[dict], args) -> None:
     out = results_dir()
-    for name, data in (("georope_ablation.csv", rows), ("georope_curves.csv", curves)):
+    for name, data in ((f"georope_ablation{args.tag}.csv", rows), (f"georope_curves{args.tag}.csv", curves)):
         with (out / name).open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(data[0]))
             writer.writeheader()
@@ -134,10 +146,15 @@ def write(rows: list[dict], curves: list[dict], args) -> None:
     defaults = [r for r in rows if r["variant"] == "default"]
     bands = {m: band([r[m] for r in defaults]) for m in METRICS if all(m in r for r in defaults)}
     tokens = rows[0]["tokens"]
+    devices = sorted({r["trained_on"] for r in rows})
+    where = "fp32, CPU" if devices == ["cpu"] else f"bf16 autocast with fp32 geometry, {', '.join(devices)}"
+    trained = "on the 2-core CPU in fp32" if devices == ["cpu"] else f"on {', '.join(devices)} (bf16 autocast, the " \
+        "geometry in fp32; the commands in `benchmarks/gpu/georope.sh`)"
     lines = [
-        "# GeoRoPE ablation at equal training tokens (fp32, CPU)", "",
-        f"`python benchmarks/georope_ablation.py --steps {args.steps} --batch-tokens {args.batch_tokens} --n {args.n}` "
-        f"on the 2-core CPU (fp32, {args.threads} threads). One small model (width 128, 4 layers, 4 heads, "
+        f"# GeoRoPE ablation at equal training tokens ({where})", "",
+        f"`python benchmarks/georope_ablation.py --steps {args.steps} --batch-tokens {args.batch_tokens} --n {args.n}"
+        f"{' --tag ' + args.tag if args.tag else ''}`: trained {trained}; scored on the 2-core CPU "
+        f"({args.threads} threads). One small model (width 128, 4 layers, 4 heads, "
         f"128-wide 2-block diffusion head; {rows[0]['parameters']:,} parameters with the default encoding), "
         f"{args.steps} steps of {args.batch_tokens:,}-token batches for every run: {tokens:,} training atom tokens "
         f"({rows[0]['epochs']:.2f} epochs of QM9's training split), the same batches in the same order for every "
@@ -172,7 +189,7 @@ def write(rows: list[dict], curves: list[dict], args) -> None:
             r = next(r for r in rows if r["variant"] == v)
             cells.append(f"{f(r[m])} ({verdict(r[m], lo, hi, lower_is_better=not pct)})")
         lines.append(f"| {m.replace('_', ' ')} | {f(mean)} | {f(lo)} … {f(hi)} | " + " | ".join(cells) + " |")
-    (out / "georope_ablation.md").write_text("\n".join(lines) + "\n")
+    (out / f"georope_ablation{args.tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -186,12 +203,20 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where the runs live (resumable)")
     parser.add_argument("--note", default="", help="a remark printed under the table (e.g. on a resumed run)")
     parser.add_argument("--train-only", action="store_true", help="train every run, score none")
+    parser.add_argument("--device", default="cpu", help="cuda: train on a GPU (bf16 autocast, fp32 geometry)")
+    parser.add_argument("--data", default=None, help="split caches from here (a packed copy, e.g. .gpu_data)")
+    parser.add_argument("--tag", default="", help="suffix of the results files (e.g. _gpu)")
+    parser.add_argument("--only", default=None, help="train just this run, e.g. default_s1, and score nothing (parallel runs on a GPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    polisher = load_polisher(DEFAULT_POLISHERS[QM9.name])[0]
+    polisher = None if args.train_only or args.only else load_polisher(DEFAULT_POLISHERS[QM9.name])[0]
     rows, curves = [], []
-    for name, seed in runs():
-        cfg = train_config(name, seed, args.steps, args.batch_tokens, args.eval_every, args.runs_dir)
+    todo = [(name, seed) for name, seed in runs() if args.only in (None, f"{name}_s{seed}")]
+    if not todo:
+        raise SystemExit(f"--only {args.only}: no such run (one of {', '.join(f'{n}_s{s}' for n, s in runs())})")
+    for name, seed in todo:
+        cfg = train_config(name, seed, args.steps, args.batch_tokens, args.eval_every, args.runs_dir, args.device,
+                           args.data)
         run = Path(cfg.run_dir)
         if finished(run, args.steps) is None:
             print(f"training {name} seed {seed} → {run}", flush=True)
@@ -199,14 +224,15 @@ def main() -> None:
         final = finished(run, args.steps)
         if final is None:
             raise SystemExit(f"{run} stopped before step {args.steps}; run the command again to resume it")
-        if args.train_only:
+        if args.train_only or args.only:
             continue
         records = log_records(run)
-        tokens = int(torch.load(run / "state.pt", weights_only=True)["tokens"])
+        tokens = int(final["tokens"]) if "tokens" in final else \
+            int(torch.load(run / "state.pt", weights_only=True)["tokens"])  # logs written before records had tokens
         row = {"variant": name, "label": VARIANTS[name][0], "seed": seed, "steps": final["step"], "tokens": tokens,
                "epochs": final["epoch"],
                "minutes": 60 * final["wall_hours"], **{k: final[k] for k in ("val_loss", "val_ce", "val_diffusion")}}
-        row |= score(run, args.n, polisher) | {"kernel_alpha": kernel_weight(run)}
+        row |= score(run, args.n, polisher) | {"kernel_alpha": kernel_weight(run), "trained_on": trained_on(run)}
         rows.append(row)
         print(row, flush=True)
         per_step = tokens / final["step"]

@@ -1,6 +1,7 @@
 """The "Method questions" tab of the Model & benchmarks page: each open question as a table and a plot.
 
-1. GeoRoPE ablation at equal tokens (``georope_ablation.{md,csv}``, ``georope_curves.csv``);
+1. GeoRoPE ablation at equal tokens (``georope_ablation.{md,csv}``, ``georope_curves.csv``; the GPU
+   answer ``georope_ablation_gpu.*`` beside it once a window has trained it);
 2. symmetric molecules and 3. frame noise (``symmetric_molecules.md``, ``frame_noise.md``,
    ``method_questions.csv``);
 4. the equivariant peer at equal compute (``equivariant_peer.{md,csv}``, ``…_curves.csv``), with a
@@ -29,6 +30,7 @@ OLD_ABLATION_FLAW = ("**GeoRoPE ablation (GPU, 3 minutes per variant): measured 
                      "variant sits near 1% molecule stability. It answers nothing; the fp32 ablation at equal tokens "
                      "above replaces it.**")
 ABLATION = "python benchmarks/georope_ablation.py"
+ABLATION_GPU = "bash benchmarks/gpu/georope.sh"
 QUESTIONS = "python benchmarks/method_questions.py"
 PEER = "python benchmarks/equivariant_peer.py --export"
 PEER_MAX = 100  # molecules per click in the app (the CLI samples any number)
@@ -50,18 +52,28 @@ def _csv(root: Path, name: str, columns: list[str], command: str) -> pd.DataFram
 
 def _ablation(root: Path) -> None:
     st.subheader("1. Does GeoRoPE help, and which half?")
-    if not _markdown(root, "georope_ablation.md", ABLATION):
-        return
-    curves = _csv(root, "georope_curves.csv", ["variant", "seed", "tokens", "val_loss"], ABLATION)
+    if _markdown(root, "georope_ablation.md", ABLATION):
+        _ablation_plots(root, "")
+    if (root / files.RESULTS / "georope_ablation_gpu.md").exists():
+        st.markdown("**The same ablation trained on a GPU** (a longer budget at equal tokens):")
+        _markdown(root, "georope_ablation_gpu.md", ABLATION_GPU)
+        _ablation_plots(root, "_gpu")
+    else:
+        st.caption(f"A longer budget needs a GPU window: `{ABLATION_GPU}` (the runs train there, are scored here).")
+
+
+def _ablation_plots(root: Path, tag: str) -> None:
+    """Learning curves and final losses of one ablation (``tag``: "" the CPU answer, "_gpu" the GPU one)."""
+    curves = _csv(root, f"georope_curves{tag}.csv", ["variant", "seed", "tokens", "val_loss"], ABLATION)
     if curves is not None:
         curves = curves.assign(run=curves["variant"] + " (seed " + curves["seed"].astype(str) + ")")
         st.plotly_chart(_charts.lines(curves, "tokens", ["val_loss"], "Validation loss vs training tokens",
-                                      "validation loss", color="run"), key="method.georope_curves")
-    runs = _csv(root, "georope_ablation.csv", ["label", "seed", "val_loss", "mol_stability"], ABLATION)
+                                      "validation loss", color="run"), key=f"method.georope_curves{tag}")
+    runs = _csv(root, f"georope_ablation{tag}.csv", ["label", "seed", "val_loss", "mol_stability"], ABLATION)
     if runs is not None:
         runs = runs.assign(run="seed " + runs["seed"].astype(str))
         st.plotly_chart(_charts.grouped_bars(runs, "label", "val_loss", "run", "Final validation loss per variant",
-                                             "validation loss", x_title="variant"), key="method.georope_bars")
+                                             "validation loss", x_title="variant"), key=f"method.georope_bars{tag}")
 
 
 def _symmetry_and_noise(root: Path) -> None:

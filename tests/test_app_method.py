@@ -53,6 +53,21 @@ def test_the_tab_shows_each_question_as_a_table_and_a_plot_and_names_missing_one
     assert any("python benchmarks/equivariant_peer.py" in i.value for i in at.info)  # the missing peer table
 
 
+def test_a_gpu_ablation_shows_beside_the_cpu_answer(tmp_path):
+    _results(tmp_path)
+    at = AppTest.from_function(_page, args=(tmp_path,), default_timeout=TIMEOUT)
+    at.run()
+    assert any("benchmarks/gpu/georope.sh" in c.value for c in at.caption)  # how to get it, while it is missing
+    res = tmp_path / "benchmarks" / "results"
+    for name in ("georope_ablation", "georope_curves"):
+        (res / f"{name}_gpu.csv").write_text((res / f"{name}.csv").read_text())
+    (res / "georope_ablation_gpu.md").write_text("# GeoRoPE ablation at equal training tokens (bf16 on a GPU)\n")
+    at = AppTest.from_function(_page, args=(tmp_path,), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 6  # + the GPU answer's curves and bars
+    assert any("bf16 on a GPU" in m.value for m in at.markdown)
+
+
 def test_a_malformed_table_is_an_error_and_the_rest_still_renders(tmp_path):
     _results(tmp_path)
     (tmp_path / "benchmarks" / "results" / "georope_curves.csv").write_text("nothing,useful\n1,2\n")

@@ -38,6 +38,8 @@ def test_training_smoke_run_lowers_validation_loss(small_cache, tmp_path):
     assert meta["steps"] == record["step"] and meta["split_hash"] and meta["parameters"] > 0
     lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert {"train", "eval"} <= {x["kind"] for x in lines}
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    assert lines[-1]["kind"] == "eval" and lines[-1]["tokens"] == state["tokens"] > 0  # atom tokens trained on
 
 
 def test_training_resumes_where_it_stopped(small_cache, tmp_path):

@@ -273,7 +273,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 if step % 25 == 0:
                     tok_s = n_tok / max(1e-9, time.time() - t_tok)
                     record = {"kind": "train", "step": step, "epoch": round(epoch_float(), 4),
-                              "wall_hours": wall_s / 3600, "loss": float(out["loss"].detach()), "ce": float(out["ce"]),
+                              "wall_hours": wall_s / 3600, "tokens": tokens_seen, "loss": float(out["loss"].detach()),
+                              "ce": float(out["ce"]),
                               "diffusion": float(out["diffusion"]), "lr": opt.param_groups[0]["lr"],
                               "tokens_per_s": tok_s, "device": meta_base["device"]}
                     log.write(record)
@@ -283,7 +284,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                     save()
                     last_save = time.time()
                 if rank == 0 and time.time() - last_eval > cfg.eval_every_minutes * 60:
-                    log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, train_ts=train_ts))
+                    log.write(evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, train_ts=train_ts)
+                              | {"tokens": tokens_seen})
                     last_eval = time.time()
                 timed_out = (cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60) or \
                     (time_frac is not None and time_frac >= 1)
@@ -301,7 +303,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     save()
     if rank == 0:
         final = evaluation_record(ema, valid_ts, device, cfg, step, epoch_float(), wall_s, samples=False,
-                                  train_ts=train_ts)
+                                  train_ts=train_ts) | {"tokens": tokens_seen}  # atom tokens trained on
         log.write(final)
         record = {**record, **final}
     if world > 1:  # leave together: a rank that exits while its peer still talks to it can abort in gloo
