@@ -206,7 +206,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cuda: train on a GPU (bf16 autocast, fp32 geometry)")
     parser.add_argument("--data", default=None, help="split caches from here (a packed copy, e.g. .gpu_data)")
     parser.add_argument("--tag", default="", help="suffix of the results files (e.g. _gpu)")
-    parser.add_argument("--only", default=None, help="train just this run, e.g. default_s1, and score nothing (parallel runs on a GPU)")
+    parser.add_argument("--only", default=None,
+                        help="train just this run, e.g. default_s1, and score nothing (parallel runs on a GPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     polisher = None if args.train_only or args.only else load_polisher(DEFAULT_POLISHERS[QM9.name])[0]
