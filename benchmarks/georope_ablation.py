@@ -220,6 +220,8 @@ def main() -> None:
                            args.data)
         run = Path(cfg.run_dir)
         if finished(run, args.steps) is None:
+            if (run / "ema.pt").exists() and not (run / "state.pt").exists():  # brought back from a GPU, unfinished
+                raise SystemExit(f"{run} stopped before step {args.steps} and has no state to resume from")
             print(f"training {name} seed {seed} → {run}", flush=True)
             train(cfg, resume=True, progress=False)
         final = finished(run, args.steps)
@@ -237,7 +239,7 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
         per_step = tokens / final["step"]
-        curves += [{"variant": name, "seed": seed, "step": r["step"], "tokens": int(r["step"] * per_step),
+        curves += [{"variant": name, "seed": seed, "step": r["step"], "tokens": r.get("tokens", int(r["step"] * per_step)),
                     "val_loss": r["val_loss"], "val_ce": r["val_ce"], "val_diffusion": r["val_diffusion"]}
                    for r in records if r.get("kind") == "eval"]
     if rows:

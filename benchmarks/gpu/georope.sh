@@ -7,8 +7,10 @@
 #   (python -m inertialar data pack --dest .gpu_data; carry .gpu_data):
 #   OUT=$OUT bash benchmarks/gpu/georope.sh
 # Brings back $OUT/georope/<run>/{ema.pt,log.jsonl} (≈ 4 MB each; the resumable states stay behind, too big
-# to travel) and $OUT/georope_logs.tar.gz. Score them here on the CPU (RDKit), same STEPS and BATCH:
-#   python benchmarks/georope_ablation.py --steps 800 --batch-tokens 32768 --runs-dir FETCHED/georope --tag _gpu
+# to travel) and $OUT/georope_logs.tar.gz. Score them here on the CPU (RDKit), same STEPS and BATCH, from a
+# writable copy (scores are cached in each run's folder):
+#   cp -r FILES_AT/georope ~/.cache/inertialar/runs/georope_gpu
+#   python benchmarks/georope_ablation.py --steps 800 --batch-tokens 32768 --runs-dir ~/.cache/inertialar/runs/georope_gpu --tag _gpu
 # CPU rehearsal (seconds of training, then each run's final evaluation):
 #   DEVICE=cpu STEPS=3 BATCH=1024 THREADS=1 OUT=/tmp/o bash benchmarks/gpu/georope.sh
 set -u
