@@ -116,7 +116,7 @@ def method_summary() -> list[str]:
             return sum(float(r[key]) for r in rows if r["label"] == label) / sum(r["label"] == label for r in rows)
         seeds = len(rows) // len(labels)
         lines.append("- Equal compute against an EDM-style equivariant peer (`benchmarks/equivariant_peer.py`, "
-                     f"{seeds} training seed{'s' if seeds > 1 else ''}, mean): "
+                     + (f"mean of {seeds} training seeds): " if seeds > 1 else "1 training seed): ")
                      + "; ".join(f"{label}: molecule stability {100 * mean(label, 'mol_stability'):.1f}%, validity "
                                  f"{100 * mean(label, 'validity'):.1f}%, {mean(label, 'mol_per_s'):.1f} mol/s"
                                  for label in labels) + ".")

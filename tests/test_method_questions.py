@@ -166,3 +166,20 @@ def test_train_peer_trains_exports_and_the_export_samples(small_cache, tmp_path)
     assert len(read_molecules(tmp_path / "p.xyz")) == 3
     bad = _cli("train-peer", "--minutes", "0", "--run-dir", str(tmp_path / "bad"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_model_card_summarises_the_peer_as_the_mean_over_training_seeds(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_model_card", ROOT / "benchmarks" / "model_card.py")
+    card = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(card)
+    monkeypatch.setattr(card, "RESULTS", tmp_path)
+    (tmp_path / "equivariant_peer.csv").write_text(
+        "row,seed,label,mol_stability,validity,mol_per_s\n"
+        "ar_fast,0,InertialAR fast,0.0,0.10,200\npeer,0,Peer,0.01,0.20,6\n"
+        "ar_fast,1,InertialAR fast,0.02,0.14,210\npeer,1,Peer,0.03,0.30,5\n")
+    line = next(x for x in card.method_summary() if "equivariant peer" in x)
+    assert "mean of 2 training seeds" in line
+    assert "InertialAR fast: molecule stability 1.0%, validity 12.0%, 205.0 mol/s" in line
+    assert "Peer: molecule stability 2.0%, validity 25.0%, 5.5 mol/s" in line
