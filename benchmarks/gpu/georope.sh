@@ -15,6 +15,7 @@
 #   DEVICE=cpu STEPS=3 BATCH=1024 THREADS=1 OUT=/tmp/o bash benchmarks/gpu/georope.sh
 set -u
 export PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the benchmark script imports the package from the repo root
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 STEPS=${STEPS:-800}
