@@ -172,7 +172,7 @@ def write(rows: dict[tuple[int, str], dict], curve: list[dict], args) -> str:
     for (seed, key), r in rows.items():
         lines.append(f"| {ROWS[key]} | {seed} | {r['parameters']:,} | {_pct(r)} | {r['mol_per_s']:.1f} |")
     if len(args.seeds) > 1:
-        lines += ["", f"Mean over the {len(args.seeds)} training seeds, and the spread (largest − smallest):", "",
+        lines += ["", f"Mean over the {len(args.seeds)} training seeds ± half their range (largest − smallest) / 2:", "",
                   "| model | atom stab. | mol. stab. | validity | uniqueness | V×U | PoseBusters all pass |",
                   "|---|---|---|---|---|---|---|"]
         for key in ROWS:
@@ -184,7 +184,9 @@ def write(rows: dict[tuple[int, str], dict], curve: list[dict], args) -> str:
               f"n = {args.n}; ≤ {100 * 0.5 / args.pb ** 0.5:.1f} points for PoseBusters on {args.pb}); differences "
               "under two of them are no difference. "
               + ("The spread between training seeds (± half the range above) is the second noise: a gap smaller than "
-                 "it is not a property of the method." if len(args.seeds) > 1 else
+                 "it is not a property of the method. A training seed sets the initialisation, the noise draws and the "
+                 "batch order; both trainers shuffle epoch e with seed + e, so seed 1 sees seed 0's epoch orders "
+                 "shifted by one epoch." if len(args.seeds) > 1 else
                  "One training seed each: the spread between seeds is not measured here (`--seeds 0 1` measures it)."),
               "", "Learning curves (validation loss vs CPU-hours; each model's own objective):", "",
               "| model | seed | CPU-hours | step | val loss | detail |", "|---|---|---|---|---|---|"]
@@ -237,6 +239,7 @@ def main() -> None:
     parser.add_argument("--export", action="store_true",
                         help="ship the first seed's peer (assets/peer_qm9.pt) and its model card")
     args = parser.parse_args()
+    args.seeds = list(dict.fromkeys(args.seeds))  # a repeated seed is one pair of runs, not two
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
         print(f"training InertialAR, seed {seed}", flush=True)

@@ -114,7 +114,7 @@ def method_summary() -> list[str]:
 
         def mean(label: str, key: str) -> float:
             return sum(float(r[key]) for r in rows if r["label"] == label) / sum(r["label"] == label for r in rows)
-        seeds = len(rows) // len(labels)
+        seeds = len({r.get("seed", "0") for r in rows})
         lines.append("- Equal compute against an EDM-style equivariant peer (`benchmarks/equivariant_peer.py`, "
                      + (f"mean of {seeds} training seeds): " if seeds > 1 else "1 training seed): ")
                      + "; ".join(f"{label}: molecule stability {100 * mean(label, 'mol_stability'):.1f}%, validity "

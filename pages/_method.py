@@ -31,6 +31,7 @@ OLD_ABLATION_FLAW = ("**GeoRoPE ablation (GPU, 3 minutes per variant): measured 
                      "above replaces it.**")
 ABLATION = "python benchmarks/georope_ablation.py"
 ABLATION_GPU = "bash benchmarks/gpu/georope.sh"
+ABLATION_GPU_SCORE = "python benchmarks/georope_ablation.py --steps 800 --batch-tokens 32768 --runs-dir COPY --tag _gpu"
 QUESTIONS = "python benchmarks/method_questions.py"
 PEER = "python benchmarks/equivariant_peer.py --export"
 PEER_MAX = 100  # molecules per click in the app (the CLI samples any number)
@@ -53,23 +54,24 @@ def _csv(root: Path, name: str, columns: list[str], command: str) -> pd.DataFram
 def _ablation(root: Path) -> None:
     st.subheader("1. Does GeoRoPE help, and which half?")
     if _markdown(root, "georope_ablation.md", ABLATION):
-        _ablation_plots(root, "")
+        _ablation_plots(root, "", ABLATION)
     if (root / files.RESULTS / "georope_ablation_gpu.md").exists():
         st.markdown("**The same ablation trained on a GPU** (a longer budget at equal tokens):")
         _markdown(root, "georope_ablation_gpu.md", ABLATION_GPU)
-        _ablation_plots(root, "_gpu")
+        _ablation_plots(root, "_gpu", ABLATION_GPU_SCORE)
     else:
         st.caption(f"A longer budget needs a GPU window: `{ABLATION_GPU}` (the runs train there, are scored here).")
 
 
-def _ablation_plots(root: Path, tag: str) -> None:
-    """Learning curves and final losses of one ablation (``tag``: "" the CPU answer, "_gpu" the GPU one)."""
-    curves = _csv(root, f"georope_curves{tag}.csv", ["variant", "seed", "tokens", "val_loss"], ABLATION)
+def _ablation_plots(root: Path, tag: str, command: str) -> None:
+    """Learning curves and final losses of one ablation (``tag``: "" the CPU answer, "_gpu" the GPU one;
+    ``command`` writes its tables)."""
+    curves = _csv(root, f"georope_curves{tag}.csv", ["variant", "seed", "tokens", "val_loss"], command)
     if curves is not None:
         curves = curves.assign(run=curves["variant"] + " (seed " + curves["seed"].astype(str) + ")")
         st.plotly_chart(_charts.lines(curves, "tokens", ["val_loss"], "Validation loss vs training tokens",
                                       "validation loss", color="run"), key=f"method.georope_curves{tag}")
-    runs = _csv(root, f"georope_ablation{tag}.csv", ["label", "seed", "val_loss", "mol_stability"], ABLATION)
+    runs = _csv(root, f"georope_ablation{tag}.csv", ["label", "seed", "val_loss", "mol_stability"], command)
     if runs is not None:
         runs = runs.assign(run="seed " + runs["seed"].astype(str))
         st.plotly_chart(_charts.grouped_bars(runs, "label", "val_loss", "run", "Final validation loss per variant",

@@ -166,6 +166,9 @@ def test_train_peer_trains_exports_and_the_export_samples(small_cache, tmp_path)
     assert len(read_molecules(tmp_path / "p.xyz")) == 3
     bad = _cli("train-peer", "--minutes", "0", "--run-dir", str(tmp_path / "bad"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    other = _cli("train-peer", "--run-dir", str(tmp_path / "run"), "--width", "24", "--layers", "1", "--quiet")
+    assert other.returncode == 2 and "trained with another PeerConfig" in other.stderr  # not resumed into a misfit
+    assert len(other.stderr.strip().splitlines()) == 1
 
 
 def test_the_model_card_summarises_the_peer_as_the_mean_over_training_seeds(tmp_path, monkeypatch):

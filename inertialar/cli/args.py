@@ -100,7 +100,7 @@ def _denoiser_flags(p: argparse.ArgumentParser, model, name: str, export_hint: s
                    help="minutes between validation records")
     p.add_argument("--limit-train", type=positive_int, default=None)
     p.add_argument("--threads", type=positive_int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=ptc.seed)
     p.add_argument("--export", default=None, help=f"copy the trained {name} here ({export_hint})")
     p.add_argument("--quiet", action="store_true")
 

@@ -94,6 +94,31 @@ def _save_state(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
+def _restore(state_path: Path, cfg: PolisherTrainConfig, model, ema, opt, gen) -> dict:
+    """Load a resumable state into model/EMA/optimizer/generator; a one-line ValueError if it does not fit."""
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt or truncated file
+        raise ValueError(f"cannot read training state {state_path}: {str(err).strip()[:120] or type(err).__name__}") \
+            from None
+    saved = state.get("config")
+    try:  # normalised through the dataclass, so states written before a field existed still resume
+        same = saved is None or type(cfg.model).from_dict(saved).to_dict() == cfg.model.to_dict()
+    except (TypeError, KeyError):  # a polisher's state in a peer's run folder, or the reverse
+        same = False
+    if not same:
+        raise ValueError(f"{state_path} was trained with another {type(cfg.model).__name__}; resume with the same "
+                         "flags or choose another --run-dir")
+    try:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+    except (KeyError, RuntimeError, ValueError) as err:
+        raise ValueError(f"{state_path} does not fit this model: {str(err).splitlines()[0][:120]}") from None
+    return state
+
+
 def train_polisher(cfg: PolisherTrainConfig, progress: bool = True) -> dict:
     """Train (or resume) until the schedule's wall time is spent; returns the last log record."""
     cfg.validate()
@@ -113,11 +138,7 @@ def train_polisher(cfg: PolisherTrainConfig, progress: bool = True) -> dict:
     step, epoch, position, minutes = 0, 0, 0, 0.0
     state_path = run / "state.pt"
     if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["gen"])
+        state = _restore(state_path, cfg, model, ema, opt, gen)
         step, epoch, position, minutes = state["step"], state["epoch"], state["position"], state["minutes"]
     n_params = sum(p.numel() for p in model.parameters())
     meta = {"dataset": cfg.model.dataset, "split_hash": split_hash(cfg.model.dataset), "parameters": n_params,
