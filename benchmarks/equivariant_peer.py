@@ -172,7 +172,7 @@ def write(rows: dict[tuple[int, str], dict], curve: list[dict], args) -> str:
     for (seed, key), r in rows.items():
         lines.append(f"| {ROWS[key]} | {seed} | {r['parameters']:,} | {_pct(r)} | {r['mol_per_s']:.1f} |")
     if len(args.seeds) > 1:
-        lines += ["", f"Mean over the {len(args.seeds)} training seeds ± half their range (largest − smallest) / 2:", "",
+        lines += ["", f"Mean over the {len(args.seeds)} training seeds ± half their range (largest − smallest):", "",
                   "| model | atom stab. | mol. stab. | validity | uniqueness | V×U | PoseBusters all pass |",
                   "|---|---|---|---|---|---|---|"]
         for key in ROWS:
