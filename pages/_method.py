@@ -33,7 +33,7 @@ ABLATION = "python benchmarks/georope_ablation.py"
 ABLATION_GPU = "bash benchmarks/gpu/georope.sh"
 ABLATION_GPU_SCORE = "python benchmarks/georope_ablation.py --steps 800 --batch-tokens 32768 --runs-dir COPY --tag _gpu"
 QUESTIONS = "python benchmarks/method_questions.py"
-PEER = "python benchmarks/equivariant_peer.py --export"
+PEER = "python benchmarks/equivariant_peer.py --seeds 0 1 --export"
 PEER_MAX = 100  # molecules per click in the app (the CLI samples any number)
 
 

@@ -273,8 +273,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                 if step % 25 == 0:
                     tok_s = n_tok / max(1e-9, time.time() - t_tok)
                     record = {"kind": "train", "step": step, "epoch": round(epoch_float(), 4),
-                              "wall_hours": wall_s / 3600, "tokens": tokens_seen, "loss": float(out["loss"].detach()),
-                              "ce": float(out["ce"]),
+                              "wall_hours": wall_s / 3600, "tokens": tokens_seen,
+                              "loss": float(out["loss"].detach()), "ce": float(out["ce"]),
                               "diffusion": float(out["diffusion"]), "lr": opt.param_groups[0]["lr"],
                               "tokens_per_s": tok_s, "device": meta_base["device"]}
                     log.write(record)
